@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Shared
+
+/// `stagedoor-bench`: measures the job engine (and, later, the HTTP paths) and prints a table.
+/// `make bench` starts a throwaway PostgreSQL, runs pgbench beside it, and calls this.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stagedoor-bench",
+        abstract: "Benchmarks Stagedoor against a PostgreSQL server and prints a Markdown table.")
+
+    @Option(help: "A server to create throwaway databases on (postgres://…/postgres).")
+    var serverUrl: String
+
+    @Option(help: "Jobs per throughput scenario.")
+    var jobs: Int = 100_000
+
+    @Option(help: "Rate of the paced latency scenario, jobs per second.")
+    var pacedRate: Int = 1000
+
+    @Option(help: "Length of the paced latency scenario, seconds.")
+    var pacedSeconds: Int = 10
+
+    @Option(help: "pgbench's single-row INSERT rate at 32 clients on the same server, measured by the caller.")
+    var pgbenchTps: Double?
+
+    @Option(help: "Jobs claimed per transaction.")
+    var batch: Int = 100
+
+    @Option(help: "Claim loops.")
+    var concurrency: Int = 2
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        guard let server = DatabaseURL(parsing: serverUrl) else { throw ValidationError("invalid --server-url") }
+        let bench = JobBench(server: server, batch: batch, concurrency: concurrency)
+        var rows: [ReportRow] = []
+        if let pgbenchTps {
+            rows.append(ReportRow(scenario: "pgbench: single-row INSERT, 32 clients (one commit each)", jobs: nil, rate: pgbenchTps))
+        }
+        for window in [Duration.zero, .milliseconds(2)] {
+            rows.append(try await bench.enqueueAndRun(jobs: jobs, producers: 32, coalesce: window))
+        }
+        rows.append(try await bench.drainBacklog(jobs: jobs))
+        for window in [Duration.zero, .milliseconds(2)] {
+            rows.append(try await bench.paced(rate: pacedRate, seconds: pacedSeconds, coalesce: window))
+        }
+        print(ReportRow.table(rows, title: "Job engine"))
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Shared
+
+/// The job-engine scenarios, each on a fresh database of its own.
+struct JobBench {
+    let server: DatabaseURL
+    let batch: Int
+    let concurrency: Int
+    let logger = Logger(label: "stagedoor.bench")
+
+    /// Producers enqueue `jobs` one commit each (as gateways do) while the workers run them.
+    func enqueueAndRun(jobs: Int, producers: Int, coalesce: Duration) async throws -> ReportRow {
+        try await withEngine(coalesce: coalesce) { client, store in
+            let started = ContinuousClock.now
+            try await withThrowingDiscardingTaskGroup { group in
+                for producer in 0..<producers {
+                    let share = jobs / producers + (producer < jobs % producers ? 1 : 0)
+                    group.addTask {
+                        for _ in 0..<share { _ = try await store.enqueue(NewJob(kind: NoopHandler.kind, payload: "{}")) }
+                    }
+                }
+            }
+            try await waitUntilDone(client, jobs: jobs)
+            let seconds = (ContinuousClock.now - started).seconds
+            let label = coalesce == .zero ? "enqueue + run, NOTIFY every job" : "enqueue + run, NOTIFY coalesced (\(coalesce.milliseconds) ms)"
+            return ReportRow(scenario: "\(label), \(producers) producers", jobs: jobs, rate: Double(jobs) / seconds,
+                             latencies: try await latencies(client))
+        }
+    }
+
+    /// A backlog already in the table: how fast the workers alone get through it.
+    func drainBacklog(jobs: Int) async throws -> ReportRow {
+        try await withDatabase { client, url in
+            try await client.run("INSERT INTO jobs (kind, payload) SELECT 'noop', '{}' FROM generate_series(1, \(jobs))", logger: logger)
+            try await client.run("VACUUM ANALYZE jobs", logger: logger)
+            let started = ContinuousClock.now
+            try await runWorkers(client, url: url) { try await waitUntilDone(client, jobs: jobs) }
+            let seconds = (ContinuousClock.now - started).seconds
+            return ReportRow(scenario: "run only: a backlog, batch \(batch) × \(concurrency) loops", jobs: jobs, rate: Double(jobs) / seconds)
+        }
+    }
+
+    /// `rate` jobs per second for `seconds`, evenly spaced: the latency a client sees at moderate load.
+    func paced(rate: Int, seconds: Int, coalesce: Duration) async throws -> ReportRow {
+        try await withEngine(coalesce: coalesce) { client, store in
+            let total = rate * seconds
+            let producers = 8
+            let interval = Duration.seconds(Double(producers) / Double(rate))
+            let started = ContinuousClock.now
+            try await withThrowingDiscardingTaskGroup { group in
+                for producer in 0..<producers {
+                    group.addTask {
+                        var next = started + interval * (Double(producer) / Double(producers))
+                        for _ in 0..<(total / producers) {
+                            try await Task.sleep(until: next, clock: .continuous)
+                            _ = try await store.enqueue(NewJob(kind: NoopHandler.kind, payload: "{}"))
+                            next += interval
+                        }
+                    }
+                }
+            }
+            let enqueued = (total / producers) * producers
+            try await waitUntilDone(client, jobs: enqueued)
+            let label = coalesce == .zero ? "NOTIFY every job" : "NOTIFY coalesced (\(coalesce.milliseconds) ms)"
+            return ReportRow(scenario: "paced \(rate) jobs/s for \(seconds) s, \(label)", jobs: enqueued,
+                             rate: Double(enqueued) / (ContinuousClock.now - started).seconds, latencies: try await latencies(client))
+        }
+    }
+
+    // MARK: - Plumbing
+
+    private func withEngine<T: Sendable>(
+        coalesce: Duration, _ body: @escaping @Sendable (PostgresClient, JobStore) async throws -> T
+    ) async throws -> T {
+        try await withDatabase { client, url in
+            let plain = JobStore(client: client, logger: logger)
+            let coalescer = coalesce == .zero ? nil : NotifyCoalescer(window: coalesce, logger: logger) { try await plain.notifyWorkers() }
+            let store = JobStore(client: client, coalescer: coalescer, logger: logger)
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                if let coalescer { group.addTask { try await coalescer.run() } }
+                defer { group.cancelAll() }
+                return try await runWorkers(client, url: url) { try await body(client, store) }
+            }
+        }
+    }
+
+    private func runWorkers<T: Sendable>(_ client: PostgresClient, url: DatabaseURL, _ body: () async throws -> T) async throws -> T {
+        let wake = WakeSignal()
+        let connected = WakeSignal()
+        let runner = JobRunner(client: client, handlers: [NoopHandler()], batchSize: batch, logger: logger)
+        let worker = JobWorker(runner: runner, wake: wake, concurrency: concurrency, pollInterval: .seconds(1), logger: logger)
+        let listener = NotificationListener(
+            url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-bench-listener", logger: logger,
+            onConnect: { wake.signal(); connected.signal() }, onNotification: { _, _ in wake.signal() })
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await listener.run() }
+            group.addTask { try await worker.run() }
+            defer { group.cancelAll() }
+            await connected.wait(upTo: .seconds(10))
+            return try await body()
+        }
+    }
+
+    private func withDatabase<T: Sendable>(_ body: @escaping @Sendable (PostgresClient, DatabaseURL) async throws -> T) async throws -> T {
+        let name = "bench_\(UInt32.random(in: 0...UInt32.max))"
+        try await withClient(server) { try await $0.run("CREATE DATABASE \(unescaped: name)", logger: logger) }
+        let url = server.with(database: name)
+        let result = try await withClient(url) { client in
+            try await Migrator(logger: logger).migrate(client)
+            return try await body(client, url)
+        }
+        try await withClient(server) { try await $0.run("DROP DATABASE \(unescaped: name) WITH (FORCE)", logger: logger) }
+        return result
+    }
+
+    private func withClient<T: Sendable>(_ url: DatabaseURL, _ body: (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: url.clientConfiguration(poolSize: 40, applicationName: "stagedoor-bench"),
+                                    backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+
+    private func waitUntilDone(_ client: PostgresClient, jobs: Int) async throws {
+        while true {
+            let rows = try await client.query("SELECT count(*) FROM jobs WHERE state = 'succeeded'", logger: logger)
+            var done = 0
+            for try await count in rows.decode(Int.self) { done = count }
+            if done >= jobs { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    private func latencies(_ client: PostgresClient) async throws -> [Double] {
+        var values: [Double] = []
+        let rows = try await client.query("SELECT extract(epoch FROM started_at - created_at)::float8 FROM jobs", logger: logger)
+        for try await value in rows.decode(Double.self) { values.append(value) }
+        return values
+    }
+}
+
+/// The minimal job: no work, an empty answer.
+struct NoopHandler: JobHandler {
+    static let kind = JobKind("noop")
+    var kind: JobKind { Self.kind }
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        JobOutcome(status: 200, body: "{}")
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Int { Int(seconds * 1000) }
+}

@@ -1,0 +1,77 @@
+import Logging
+import PostgresNIO
+
+extension PostgresClient {
+    /// Runs `body` inside BEGIN … COMMIT on a pooled connection; rolls back when it throws.
+    ///
+    /// Unlike PostgresNIO's own `withTransaction`, this never waits on a dead connection: when the
+    /// server dropped the session mid-transaction (terminated backend, restart), the ROLLBACK is
+    /// skipped — the server already rolled back — and a ROLLBACK that does not answer within
+    /// `rollbackTimeout` closes the connection, so the pool replaces it. The body's error is rethrown.
+    public func inTransaction<Result: Sendable>(
+        logger: Logger,
+        rollbackTimeout: Duration = .seconds(5),
+        _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await withConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            let result: Result
+            do {
+                result = try await body(connection)
+            } catch {
+                await connection.rollbackOrClose(within: rollbackTimeout, logger: logger)
+                throw error
+            }
+            do {
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                await connection.rollbackOrClose(within: rollbackTimeout, logger: logger)
+                throw error
+            }
+            return result
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Rolls the open transaction back, or closes the connection when that cannot be done promptly.
+    func rollbackOrClose(within limit: Duration, logger: Logger) async {
+        guard !isClosed else { return }
+        do {
+            try await closing(after: limit) { try await self.run("ROLLBACK", logger: logger) }
+        } catch {
+            logger.warning("rollback failed; closing the connection", metadata: ["error": "\(String(reflecting: error))"])
+            try? await close()
+        }
+    }
+
+    /// Runs `body`; past `limit`, closes this connection — which fails whatever waits on it, even
+    /// work that ignores cancellation (PostgresNIO's in-flight queries) — and throws ``DeadlineExceeded``.
+    public func closing<T: Sendable>(after limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                try? await self.close()
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw DeadlineExceeded(limit: limit) }
+            return value
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs a statement to completion, reading and dropping any rows, so its errors surface here.
+    public func run(_ query: PostgresQuery, logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
+    }
+}
+
+extension PostgresClient {
+    /// Runs a statement to completion on a pooled connection, reading and dropping any rows.
+    public func run(_ query: PostgresQuery, logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
+    }
+}

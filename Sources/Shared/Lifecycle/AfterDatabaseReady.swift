@@ -1,0 +1,30 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Waits for the database (retrying up to `STARTUP_TIMEOUT`), applies migrations, then runs
+/// `services` side by side. List it after the `PostgresClient` so it drains before the pool closes.
+public struct AfterDatabaseReady: Service {
+    let client: PostgresClient
+    let settings: Settings
+    let services: [any Service]
+    let logger: Logger
+
+    public init(client: PostgresClient, settings: Settings, services: [any Service], logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.services = services
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await DatabaseStartup.prepare(client, url: settings.databaseURL, timeout: settings.startupTimeout, logger: logger)
+        try await withThrowingDiscardingTaskGroup { group in
+            for service in services {
+                group.addTask { try await service.run() }
+            }
+        }
+        // With nothing left to run, stay up until the process is asked to stop.
+        try? await gracefulShutdown()
+    }
+}

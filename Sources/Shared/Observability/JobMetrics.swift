@@ -1,0 +1,38 @@
+import Metrics
+
+/// The job engine's metric names, in one place. Exposed on each worker's `/metrics`.
+public enum JobMetrics {
+    /// `stagedoor_jobs_queued`: jobs waiting to run (gauge, sampled by the worker).
+    public static let queued = Gauge(label: "stagedoor_jobs_queued")
+    /// `stagedoor_jobs_oldest_age_seconds`: age of the oldest runnable job (gauge).
+    public static let oldestAge = Gauge(label: "stagedoor_jobs_oldest_age_seconds")
+    /// `stagedoor_jobs_dead`: dead jobs kept for operators (gauge).
+    public static let deadCount = Gauge(label: "stagedoor_jobs_dead")
+    /// `stagedoor_job_batch_fallbacks_total`: batches rerun with a savepoint per job after a throw.
+    public static let fallbacks = Counter(label: "stagedoor_job_batch_fallbacks_total")
+
+    /// `stagedoor_job_wait_seconds{kind}`: enqueue → start of the attempt that finished it.
+    public static func wait(kind: JobKind) -> Metrics.Timer {
+        Metrics.Timer(label: "stagedoor_job_wait_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
+    }
+
+    /// `stagedoor_job_run_seconds{kind}`: time a handler took.
+    public static func run(kind: JobKind) -> Metrics.Timer {
+        Metrics.Timer(label: "stagedoor_job_run_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
+    }
+
+    /// `stagedoor_jobs_finished_total{kind,status}`: outcomes by HTTP status (2xx and 4xx refusals).
+    public static func outcome(kind: JobKind, status: Int) -> Counter {
+        Counter(label: "stagedoor_jobs_finished_total", dimensions: [("kind", kind.rawValue), ("status", String(status))])
+    }
+
+    /// `stagedoor_job_retries_total{kind}`: attempts that threw and were rescheduled.
+    public static func retries(kind: JobKind) -> Counter {
+        Counter(label: "stagedoor_job_retries_total", dimensions: [("kind", kind.rawValue)])
+    }
+
+    /// `stagedoor_jobs_dead_total{kind}`: jobs that used up their attempts.
+    public static func dead(kind: JobKind) -> Counter {
+        Counter(label: "stagedoor_jobs_dead_total", dimensions: [("kind", kind.rawValue)])
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// What a job does, e.g. `reserve_seat`. Extensible: each module declares its own kinds.
+public struct JobKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+}
+
+/// A job to enqueue.
+public struct NewJob: Sendable {
+    public var kind: JobKind
+    /// The job's input as a JSON document.
+    public var payload: String
+    /// The user who asked for it, if any (scopes idempotency keys and `GET /v1/jobs/{id}`).
+    public var userID: Int64?
+    /// The client's `Idempotency-Key`, unique per user and kind.
+    public var idempotencyKey: String?
+    /// A digest of the request body, to tell a replay from a conflicting reuse of a key.
+    public var requestHash: [UInt8]?
+    /// Attempts before a job that keeps throwing is dead.
+    public var maxAttempts: Int
+
+    public init(kind: JobKind, payload: String, userID: Int64? = nil, idempotencyKey: String? = nil,
+                requestHash: [UInt8]? = nil, maxAttempts: Int = 5) {
+        self.kind = kind
+        self.payload = payload
+        self.userID = userID
+        self.idempotencyKey = idempotencyKey
+        self.requestHash = requestHash
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// A job claimed by a runner, about to run inside the claiming transaction.
+public struct ClaimedJob: Sendable {
+    public let id: Int64
+    public let kind: JobKind
+    /// The job's input as a JSON document.
+    public let payload: String
+    /// Attempts made before this one.
+    public let attempts: Int
+    public let maxAttempts: Int
+    public let userID: Int64?
+
+    /// Decodes the payload as `T`.
+    public func decodePayload<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(payload.utf8))
+    }
+}
+
+/// What a finished job answers: the HTTP status and JSON body the direct call would have returned.
+/// A domain refusal (seat taken, too few points) is an outcome with a 4xx status, not an error.
+public struct JobOutcome: Sendable, Equatable {
+    public var status: Int
+    /// A JSON document.
+    public var body: String
+
+    public init(status: Int, body: String) {
+        self.status = status
+        self.body = body
+    }
+}
+
+/// Where a job is in its life.
+public enum JobState: String, Sendable, Equatable {
+    /// Waiting to run (or being run right now, inside some worker's open transaction).
+    case queued
+    /// Ran and stored its outcome (2xx or a 4xx refusal).
+    case succeeded
+    /// Threw on every attempt; kept for operators with its last error.
+    case dead
+}
+
+/// A job as stored.
+public struct JobRecord: Sendable, Equatable {
+    public let id: Int64
+    public let kind: JobKind
+    public let state: JobState
+    public let attempts: Int
+    public let userID: Int64?
+    public let requestHash: [UInt8]?
+    public let outcome: JobOutcome?
+    public let lastError: String?
+}

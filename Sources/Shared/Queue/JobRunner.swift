@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+
+/// Claims a batch of jobs and runs it in one transaction: the domain changes, each job's outcome
+/// and the `job_done` notification commit together or not at all.
+///
+/// The fast path runs the batch without savepoints (two fewer round trips per job). When a job
+/// throws, that transaction is rolled back whole and the batch is claimed again and rerun with one
+/// savepoint per job, so the failing job rolls back alone and is rescheduled with backoff.
+public struct JobRunner: Sendable {
+    let client: PostgresClient
+    let handlers: [JobKind: any JobHandler]
+    let batchSize: Int
+    let retry: RetryPolicy
+    let logger: Logger
+
+    public init(client: PostgresClient, handlers: [any JobHandler], batchSize: Int,
+                retry: RetryPolicy = RetryPolicy(), logger: Logger) {
+        self.client = client
+        self.handlers = Dictionary(handlers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
+        self.batchSize = batchSize
+        self.retry = retry
+        self.logger = logger
+    }
+
+    /// Claims and runs up to one batch; returns how many jobs it claimed (0 when the queue is empty).
+    public func runBatch() async throws -> Int {
+        do {
+            return try await client.inTransaction(logger: logger) { connection in
+                try await runFast(on: connection)
+            }
+        } catch is JobThrew {
+            JobMetrics.fallbacks.increment()
+            return try await client.inTransaction(logger: logger) { connection in
+                try await runIsolated(on: connection)
+            }
+        }
+    }
+
+    /// Every job of the batch in the one transaction; the first throw aborts the whole batch.
+    private func runFast(on connection: PostgresConnection) async throws -> Int {
+        let jobs = try await claim(on: connection)
+        guard !jobs.isEmpty else { return 0 }
+        var outcomes: [(ClaimedJob, JobOutcome)] = []
+        outcomes.reserveCapacity(jobs.count)
+        for job in jobs {
+            let started = ContinuousClock.now
+            do {
+                outcomes.append((job, try await handle(job, on: connection)))
+            } catch {
+                throw JobThrew(underlying: error)
+            }
+            JobMetrics.run(kind: job.kind).record(duration: ContinuousClock.now - started)
+        }
+        try await finish(outcomes, dead: [], on: connection)
+        return jobs.count
+    }
+
+    /// Each job inside its own savepoint; a throwing job rolls back alone and is rescheduled.
+    private func runIsolated(on connection: PostgresConnection) async throws -> Int {
+        let jobs = try await claim(on: connection)
+        var outcomes: [(ClaimedJob, JobOutcome)] = []
+        var dead: [Int64] = []
+        for job in jobs {
+            try await connection.query("SAVEPOINT job", logger: logger)
+            do {
+                let outcome = try await handle(job, on: connection)
+                try await connection.query("RELEASE SAVEPOINT job", logger: logger)
+                outcomes.append((job, outcome))
+            } catch {
+                try await connection.query("ROLLBACK TO SAVEPOINT job", logger: logger)
+                if try await recordFailure(of: job, error: error, on: connection) { dead.append(job.id) }
+            }
+        }
+        try await finish(outcomes, dead: dead, on: connection)
+        return jobs.count
+    }
+
+    private func claim(on connection: PostgresConnection) async throws -> [ClaimedJob] {
+        var jobs: [ClaimedJob] = []
+        let rows = try await connection.query(JobStore.Statements.claim(limit: batchSize), logger: logger)
+        for try await (id, kind, payload, attempts, maxAttempts, userID, waited) in rows.decode(
+            (Int64, String, String, Int, Int, Int64?, Double).self) {
+            JobMetrics.wait(kind: JobKind(kind)).recordSeconds(max(waited, 0))
+            jobs.append(ClaimedJob(id: id, kind: JobKind(kind), payload: payload, attempts: attempts,
+                                   maxAttempts: maxAttempts, userID: userID))
+        }
+        return jobs
+    }
+
+    private func handle(_ job: ClaimedJob, on connection: PostgresConnection) async throws -> JobOutcome {
+        guard let handler = handlers[job.kind] else { throw UnknownJobKind(kind: job.kind) }
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.kind"] = "\(job.kind)"
+        return try await handler.run(job, on: connection, logger: logger)
+    }
+
+    private func finish(_ outcomes: [(ClaimedJob, JobOutcome)], dead: [Int64], on connection: PostgresConnection) async throws {
+        guard !outcomes.isEmpty || !dead.isEmpty else { return }
+        let statement = JobStore.Statements.finish(
+            ids: outcomes.map { $0.0.id }, statuses: outcomes.map { $0.1.status },
+            bodies: outcomes.map { $0.1.body }, extraDoneIDs: dead)
+        try await connection.run(statement, logger: logger)
+        for (job, outcome) in outcomes {
+            JobMetrics.outcome(kind: job.kind, status: outcome.status).increment()
+        }
+    }
+
+    /// Reschedules a job that threw, or marks it dead; returns whether it is dead.
+    private func recordFailure(of job: ClaimedJob, error: any Error, on connection: PostgresConnection) async throws -> Bool {
+        let delay = retry.delay(afterAttempt: job.attempts + 1)
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let message = String(String(reflecting: error).prefix(2000))
+        let rows = try await connection.query(
+            JobStore.Statements.fail(id: job.id, error: message, delaySeconds: seconds, deadBody: Self.deadBody),
+            logger: logger)
+        var isDead = false
+        for try await value in rows.decode(Bool.self) { isDead = value }
+        logger.warning("job threw", metadata: [
+            "job.id": "\(job.id)", "job.kind": "\(job.kind)", "job.attempt": "\(job.attempts + 1)",
+            "job.dead": "\(isDead)", "error": "\(message)",
+        ])
+        if isDead { JobMetrics.dead(kind: job.kind).increment() } else { JobMetrics.retries(kind: job.kind).increment() }
+        return isDead
+    }
+
+    /// The answer a client gets for a job that gave up: a `503 unavailable` problem.
+    static let deadBody = #"{"code":"unavailable","detail":"The request could not be completed; retry later.","status":503,"title":"Service unavailable","type":"urn:stagedoor:problem:unavailable"}"#
+}
+
+/// Marks a handler's throw on the fast path, so the batch is rerun with savepoints.
+struct JobThrew: Error {
+    let underlying: any Error
+}

@@ -1,0 +1,99 @@
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The only code that touches the `jobs` table: enqueue, claim, finish, retry, read, sweep.
+public struct JobStore: Sendable {
+    /// The channel that wakes payment workers.
+    public static let jobsChannel = "jobs"
+    /// The channel that tells gateways a job finished; the payload is comma-separated job ids.
+    public static let doneChannel = "job_done"
+
+    let client: PostgresClient
+    let coalescer: NotifyCoalescer?
+    let logger: Logger
+
+    /// A store over `client`; with a `coalescer`, enqueues send at most one wake-up per its window.
+    public init(client: PostgresClient, coalescer: NotifyCoalescer? = nil, logger: Logger) {
+        self.client = client
+        self.coalescer = coalescer
+        self.logger = logger
+    }
+
+    /// The answer to an enqueue.
+    public enum EnqueueResult: Sendable, Equatable {
+        /// A new job was inserted.
+        case created(id: Int64)
+        /// A job with the same user, kind and idempotency key already exists.
+        case existing(JobRecord)
+    }
+
+    /// Inserts a job and wakes the workers, in one statement and one commit.
+    /// With an idempotency key already used by this user for this kind, returns the existing job instead.
+    public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
+        let notifyInline = coalescer?.claimInlineNotify() ?? true
+        // Under READ COMMITTED a concurrent insert of the same key may have committed after this
+        // statement's snapshot: ON CONFLICT then skips, but the SELECT cannot see the row. Try again.
+        for _ in 0..<5 {
+            let rows = try await client.query(Statements.enqueue(job, notify: notifyInline), logger: logger)
+            for try await (id, created) in rows.decode((Int64, Bool).self) {
+                if created {
+                    if !notifyInline { coalescer?.noteSkippedNotify() }
+                    return .created(id: id)
+                }
+                if let record = try await find(id: id) { return .existing(record) }
+            }
+        }
+        throw JobStoreError.enqueueRaceUnresolved
+    }
+
+    /// The job with this id, if any.
+    public func find(id: Int64) async throws -> JobRecord? {
+        let rows = try await client.query(Statements.find(id: id), logger: logger)
+        for try await row in rows { return try Statements.decodeRecord(row) }
+        return nil
+    }
+
+    /// Sends a `jobs` wake-up outside any enqueue (the coalescer's trailing edge, a rescan).
+    public func notifyWorkers() async throws {
+        try await client.run("SELECT pg_notify(\(Self.jobsChannel), '')", logger: logger)
+    }
+
+    /// Deletes finished jobs older than `retention`, at most `limit` at a time; returns how many.
+    @discardableResult
+    public func deleteFinished(olderThan retention: Duration, limit: Int = 10_000) async throws -> Int {
+        let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+        let rows = try await client.query(
+            """
+            WITH old AS (
+                SELECT id FROM jobs WHERE state = 'succeeded' AND finished_at < now() - make_interval(secs => \(seconds))
+                ORDER BY finished_at LIMIT \(limit)
+            )
+            DELETE FROM jobs j USING old WHERE j.id = old.id RETURNING j.id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    /// Queue depth and the age of the oldest runnable job, for metrics.
+    public func depth() async throws -> (queued: Int, oldestAge: Double, dead: Int) {
+        let rows = try await client.query(
+            """
+            SELECT (SELECT count(*) FROM jobs WHERE state = 'queued')::bigint,
+                   COALESCE((SELECT extract(epoch FROM now() - min(created_at)) FROM jobs
+                             WHERE state = 'queued' AND run_at <= now()), 0)::float8,
+                   (SELECT count(*) FROM jobs WHERE state = 'dead')::bigint
+            """, logger: logger)
+        for try await (queued, age, dead) in rows.decode((Int64, Double, Int64).self) {
+            return (Int(queued), age, Int(dead))
+        }
+        return (0, 0, 0)
+    }
+}
+
+/// Failures of the job store itself.
+public enum JobStoreError: Error {
+    /// An idempotent enqueue kept racing with another and found no row; should never persist.
+    case enqueueRaceUnresolved
+}

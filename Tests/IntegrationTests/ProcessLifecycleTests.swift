@@ -1,0 +1,56 @@
+import Foundation
+import PostgresNIO
+import Migrations
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Processes")
+struct ProcessLifecycleTests {
+    @Test("5 processes migrating one empty database at once apply each migration once, then exit 0 on SIGTERM")
+    func concurrentMigration() async throws {
+        let url = try await TestDatabase.create(migrated: false)
+        defer { Task { try? await TestDatabase.drop(url.database) } }
+        let env = ["DATABASE_URL": url.urlString, "LOG_LEVEL": "info"]
+        let processes = try (0..<5).map { index in
+            try RunningProcess(index % 2 == 0 ? "stagedoor-queue-worker" : "stagedoor-payment-worker", environment: env)
+        }
+        for process in processes {
+            let ready = await eventually(timeout: .seconds(60)) { process.output.contains("database ready") }
+            #expect(ready, "never ready: \(process.output)")
+        }
+        try await TestDatabase.withClient(url) { client in
+            let rows = try await client.query("SELECT version, count(*) OVER (PARTITION BY version) FROM schema_migrations")
+            var versions: [Int] = []
+            for try await (version, copies) in rows.decode((Int, Int).self) {
+                versions.append(version)
+                #expect(copies == 1)
+            }
+            #expect(versions.sorted() == Migrations.all.map(\.version))
+        }
+        let applied = processes.map { $0.output.components(separatedBy: "applied migration").count - 1 }
+        #expect(applied.reduce(0, +) == Migrations.all.count)
+        for process in processes { process.send(SIGTERM) }
+        for process in processes {
+            #expect(await process.waitForExit() == 0, "\(process.output)")
+        }
+    }
+
+    @Test("an unreachable database: one clear line and a non-zero exit after STARTUP_TIMEOUT")
+    func unreachableDatabase() async throws {
+        let process = try RunningProcess("stagedoor-payment-worker", environment: [
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere", "STARTUP_TIMEOUT": "1",
+        ])
+        let status = await process.waitForExit(timeout: .seconds(20))
+        #expect(status != nil && status != 0)
+        #expect(process.output.contains("stagedoor-payment-worker: database postgres://postgres@127.0.0.1:1/nowhere unreachable"))
+    }
+
+    @Test("an invalid setting: one line naming it, exit 2")
+    func invalidSetting() async throws {
+        let process = try RunningProcess("stagedoor-queue-worker", environment: ["ADMIT_PER_SECOND": "lots"])
+        #expect(await process.waitForExit(timeout: .seconds(10)) == 2)
+        #expect(process.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            == #"stagedoor-queue-worker: invalid ADMIT_PER_SECOND="lots": expected a number from 0.001 to 1000000.0"#)
+    }
+}

@@ -1,0 +1,86 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Job store")
+struct JobStoreTests {
+    let logger = Logger(label: "test.store")
+
+    @Test("20 concurrent enqueues with one idempotency key make one job")
+    func idempotentEnqueueRace() async throws {
+        try await TestDatabase.withDatabase(poolSize: 20) { client, _ in
+            let userID = try await client.scalar(
+                "INSERT INTO users (name, api_key_hash) VALUES ('ada', sha256('k')) RETURNING id", as: Int64.self)
+            let store = JobStore(client: client, logger: logger)
+            let job = NewJob(kind: JobKind("effect"), payload: #"{"n":1}"#, userID: userID, idempotencyKey: "key-1",
+                             requestHash: Array("body".utf8))
+            let results = try await withThrowingTaskGroup(of: JobStore.EnqueueResult.self) { group in
+                for _ in 0..<20 { group.addTask { try await store.enqueue(job) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let created = results.compactMap { if case .created(let id) = $0 { id } else { nil } }
+            let existing = results.compactMap { if case .existing(let record) = $0 { record.id } else { nil } }
+            #expect(created.count == 1)
+            #expect(existing.count == 19)
+            #expect(Set(existing) == Set(created))
+            #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 1)
+            if case .existing(let record) = results.first(where: { if case .existing = $0 { true } else { false } }) {
+                #expect(record.requestHash == Array("body".utf8))
+            }
+        }
+    }
+
+    @Test("the same key for another kind or user is another job")
+    func keyIsScopedByUserAndKind() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await client.query("INSERT INTO users (name, api_key_hash) VALUES ('a', sha256('a')), ('b', sha256('b'))")
+            let store = JobStore(client: client, logger: logger)
+            var ids = Set<Int64>()
+            for (user, kind) in [(Int64(1), "effect"), (1, "other"), (2, "effect")] {
+                if case .created(let id) = try await store.enqueue(
+                    NewJob(kind: JobKind(kind), payload: "{}", userID: user, idempotencyKey: "same")) { ids.insert(id) }
+            }
+            #expect(ids.count == 3)
+        }
+    }
+
+    @Test("an enqueue sends exactly one wake-up on the jobs channel, in its own commit")
+    func enqueueNotifies() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            let received = Counter()
+            let listener = NotificationListener(
+                url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener",
+                logger: logger, onConnect: { received.connected() }, onNotification: { _, _ in received.increment() })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                #expect(await eventually { received.connections == 1 })
+                let store = JobStore(client: client, logger: logger)
+                _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}"))
+                #expect(await eventually { received.count == 1 })
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(received.count == 1)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("finished jobs past retention are deleted, with their idempotency keys; queued and dead ones stay")
+    func retention() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await client.query("""
+                INSERT INTO jobs (kind, payload, state, finished_at, idempotency_key, user_id) VALUES
+                  ('effect', '{}', 'succeeded', now() - interval '2 days', 'k', 1),
+                  ('effect', '{}', 'succeeded', now(), NULL, NULL),
+                  ('effect', '{}', 'dead', now() - interval '2 days', NULL, NULL),
+                  ('effect', '{}', 'queued', NULL, NULL, NULL)
+                """)
+            let store = JobStore(client: client, logger: logger)
+            #expect(try await store.deleteFinished(olderThan: .seconds(86400)) == 1)
+            #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 3)
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE idempotency_key = 'k'", as: Int64.self) == 0)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Logging
+import PostgresNIO
+import Shared
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite("Notifications are hints")
+struct ListenerTests {
+    let logger = Logger(label: "test.listener")
+
+    @Test("a job enqueued while the worker's listener is disconnected still runs, without waiting for the poll")
+    func enqueueWhileDisconnected() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            try await client.createEffectsTable()
+            let wake = WakeSignal()
+            let connects = Counter()
+            let runner = JobRunner(client: client, handlers: [EffectHandler()], batchSize: 10, logger: logger)
+            // The backstop poll is a minute away: only the rescan after reconnecting can find the job in time.
+            let worker = JobWorker(runner: runner, wake: wake, concurrency: 1, pollInterval: .seconds(60), logger: logger)
+            let listener = NotificationListener(
+                url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener",
+                reconnectDelay: RetryPolicy(base: .milliseconds(500), cap: .seconds(1), jitter: 0), logger: logger,
+                onConnect: { connects.connected(); wake.signal() }, onNotification: { _, _ in wake.signal() })
+            let store = JobStore(client: client, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                group.addTask { try await worker.run() }
+                #expect(await eventually { connects.connections == 1 })
+                _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}"))
+                #expect(try await eventually(timeout: .seconds(3)) {
+                    try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 1
+                })
+                try await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'stagedoor-test-listener'")
+                // Sent while nobody listens: this wake-up is lost.
+                _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}"))
+                #expect(try await eventually(timeout: .seconds(8)) {
+                    try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 2
+                })
+                #expect(connects.connections == 2)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test("coalescing: a burst of enqueues sends few wake-ups, and one after the last enqueue")
+    func coalescedWakeUps() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            let arrivals = Mutex<[ContinuousClock.Instant]>([])
+            let connects = Counter()
+            let listener = NotificationListener(
+                url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener", logger: logger,
+                onConnect: { connects.connected() }, onNotification: { _, _ in arrivals.withLock { $0.append(.now) } })
+            let plain = JobStore(client: client, logger: logger)
+            let coalescer = NotifyCoalescer(window: .milliseconds(100), logger: logger) { try await plain.notifyWorkers() }
+            let store = JobStore(client: client, coalescer: coalescer, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                group.addTask { try await coalescer.run() }
+                #expect(await eventually { connects.connections == 1 })
+                for _ in 0..<20 { _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}")) }
+                let lastEnqueue = ContinuousClock.now
+                #expect(await eventually { arrivals.withLock { $0.last.map { $0 > lastEnqueue } ?? false } })
+                try await Task.sleep(for: .milliseconds(300))
+                let count = arrivals.withLock { $0.count }
+                #expect(count >= 2)
+                #expect(count < 10)
+                #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 20)
+                group.cancelAll()
+            }
+        }
+    }
+}

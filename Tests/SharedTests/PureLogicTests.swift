@@ -1,0 +1,108 @@
+import Foundation
+import Migrations
+import Shared
+import Testing
+
+@Suite("Settings")
+struct SettingsTests {
+    @Test("defaults match DESIGN.md")
+    func defaults() throws {
+        let settings = Settings.defaults
+        #expect(settings.port == 8080)
+        #expect(settings.admitPerSecond == 50)
+        #expect(settings.maxActive == 2000)
+        #expect(settings.activeTTL == .seconds(600))
+        #expect(settings.waitingIdleTTL == .seconds(120))
+        #expect(settings.holdTTL == .seconds(300))
+        #expect(settings.queueTick == .seconds(1))
+        #expect(settings.pollInterval == .seconds(1))
+        #expect(settings.replyTimeout == .seconds(5))
+        #expect(settings.jobRetention == .seconds(86400))
+        #expect(settings.startupTimeout == .seconds(30))
+        #expect(settings.metricsPort == nil)
+        #expect(settings.adminKey == nil)
+    }
+
+    @Test("values parse, with fractions of seconds")
+    func parses() throws {
+        let settings = try Settings(values: [
+            "ADMIT_PER_SECOND": "100", "HOLD_TTL": "0.5", "METRICS_PORT": "0", "LOG_FORMAT": "JSON",
+            "DATABASE_URL": "postgres://u:p%40ss@db.local:6543/app",
+        ])
+        #expect(settings.admitPerSecond == 100)
+        #expect(settings.holdTTL == .milliseconds(500))
+        #expect(settings.metricsPort == 0)
+        #expect(settings.logFormat == .json)
+        #expect(settings.databaseURL.password == "p@ss")
+        #expect(settings.databaseURL.port == 6543)
+        #expect(settings.databaseURL.description == "postgres://u:***@db.local:6543/app")
+    }
+
+    @Test("an invalid value names its key", arguments: [
+        ("ADMIT_PER_SECOND", "fast"), ("PORT", "70000"), ("HOLD_TTL", "-1"), ("QUEUE_TICK", "0"),
+        ("LOG_LEVEL", "loud"), ("DATABASE_URL", "mysql://x/y"), ("WORKER_BATCH", "0"), ("METRICS_PORT", "x"),
+    ])
+    func rejects(key: String, value: String) {
+        #expect(throws: SettingsError.self) { try Settings(values: [key: value]) }
+        do {
+            _ = try Settings(values: [key: value])
+        } catch {
+            #expect("\(error)".hasPrefix("invalid \(key)="))
+        }
+    }
+
+    @Test("flags win over the environment")
+    func flagsWin() throws {
+        let options = try SettingsOptions.parse(["--admit-per-second", "7"])
+        let settings = try options.settings(environment: ["ADMIT_PER_SECOND": "3", "MAX_ACTIVE": "9", "HOME": "/x"])
+        #expect(settings.admitPerSecond == 7)
+        #expect(settings.maxActive == 9)
+    }
+}
+
+@Suite("SQL scripts and migrations")
+struct SQLScriptTests {
+    @Test("splits on semicolons outside quotes, comments and dollar quotes")
+    func splits() {
+        let script = """
+            -- a comment; with a semicolon
+            CREATE TABLE a (x text DEFAULT 'a;b');
+            /* block; comment */
+            CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; $body$ LANGUAGE sql;
+            SELECT "odd;name" FROM a;;
+            """
+        let statements = SQLScript.statements(in: script)
+        #expect(statements.count == 3)
+        #expect(statements[0] == "CREATE TABLE a (x text DEFAULT 'a;b')")
+        #expect(statements[1].contains("$body$ SELECT 1; $body$"))
+        #expect(statements[2] == #"SELECT "odd;name" FROM a"#)
+    }
+
+    @Test("every sql/NNN_*.sql file is embedded, in order, with its number")
+    func everyFileListed() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../sql").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".sql") && $0 != Migrations.bookkeeping.name }.sorted()
+        #expect(Migrations.all.map(\.name) == files)
+        for migration in Migrations.all {
+            #expect(migration.name.hasPrefix(String(format: "%03d_", migration.version)))
+            let onDisk = try String(contentsOf: folder.appendingPathComponent(migration.name), encoding: .utf8)
+            #expect(onDisk == migration.sql)
+        }
+    }
+}
+
+@Suite("Retry policy")
+struct RetryPolicyTests {
+    @Test("delays grow and stop at the cap, whatever the jitter")
+    func grows() {
+        let policy = RetryPolicy(base: .seconds(1), cap: .seconds(60), jitter: 0.25)
+        for attempt in 1..<6 {
+            let longest = policy.delay(afterAttempt: attempt, unit: 0.999)
+            let shortestNext = policy.delay(afterAttempt: attempt + 1, unit: 0)
+            #expect(shortestNext > longest)
+        }
+        #expect(policy.delay(afterAttempt: 50, unit: 0.5) == .seconds(60))
+        #expect(policy.delay(afterAttempt: 1, unit: 0.5) == .seconds(1))
+    }
+}

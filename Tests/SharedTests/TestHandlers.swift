@@ -1,0 +1,51 @@
+import Logging
+import PostgresNIO
+import Shared
+import Synchronization
+
+/// Writes one row per run into `test_effects`: a duplicated run shows as a duplicated row.
+struct EffectHandler: JobHandler {
+    let kind = JobKind("effect")
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        try await connection.query("INSERT INTO test_effects (job_id) VALUES (\(job.id))", logger: logger)
+        return JobOutcome(status: 200, body: #"{"ok":true}"#)
+    }
+}
+
+/// Writes its effect, and the first time it sees `{"stall": true}` stalls in `pg_sleep` so a test can kill it.
+final class StallOnceHandler: JobHandler {
+    let kind = JobKind("stall_once")
+    let stalled = Mutex(false)
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        try await connection.query("INSERT INTO test_effects (job_id) VALUES (\(job.id))", logger: logger)
+        if job.payload.contains("stall"), stalled.withLock({ done in defer { done = true }; return !done }) {
+            try await connection.query("SELECT pg_sleep(60) /* stagedoor-kill-me */", logger: logger)
+        }
+        return JobOutcome(status: 200, body: "{}")
+    }
+}
+
+/// Always throws, and remembers when each attempt ran.
+final class AlwaysThrowsHandler: JobHandler {
+    let kind = JobKind("always_throws")
+    /// When each attempt (by its number) last ran: a batch with a throw is rehearsed once without savepoints.
+    let attempts = Mutex<[Int: ContinuousClock.Instant]>([:])
+
+    struct Boom: Error {}
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        attempts.withLock { $0[job.attempts] = .now }
+        // Leave the transaction dirty too: the savepoint must undo this.
+        try await connection.query("INSERT INTO test_effects (job_id) VALUES (\(job.id))", logger: logger)
+        throw Boom()
+    }
+}
+
+extension PostgresClient {
+    /// Creates the table the test handlers write into.
+    func createEffectsTable() async throws {
+        try await query("CREATE TABLE test_effects (job_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The run command: PostgreSQL (a local data dir in .data/ when DATABASE_URL is unset), a release
+# build, then gateway + queue worker + payment worker in the foreground. Ctrl-C stops all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/postgres.sh
+
+started_pg=""
+if [ -z "${DATABASE_URL:-}" ]; then
+  pg_ensure_installed
+  port=${STAGEDOOR_PG_PORT:-54329}
+  pg_start "$PWD/.data/pg" "$port"
+  started_pg="$PWD/.data/pg"
+  pg_createdb "$port" stagedoor
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/stagedoor"
+  echo "PostgreSQL: $DATABASE_URL (data in .data/pg)"
+fi
+
+echo "building (release)…"
+swift build -c release --product stagedoor-gateway >/dev/null
+swift build -c release --product stagedoor-queue-worker >/dev/null
+swift build -c release --product stagedoor-payment-worker >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+export PORT=${PORT:-8080}
+export ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
+pids=()
+start() {  # start NAME ENV… : runs bin/stagedoor-NAME with its output prefixed by its name
+  local name=$1; shift
+  env "$@" "$bin/stagedoor-$name" > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=($!)
+}
+
+stop() {
+  trap - INT TERM EXIT
+  echo "stopping…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -n "$started_pg" ] && pg_stop "$started_pg"
+  echo "stopped."
+}
+trap stop INT TERM EXIT
+
+start queue-worker METRICS_PORT=${QUEUE_WORKER_METRICS_PORT:-9101}
+start payment-worker METRICS_PORT=${PAYMENT_WORKER_METRICS_PORT:-9102}
+start gateway
+
+for _ in $(seq 1 120); do
+  if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
+  sleep 0.5
+done
+if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
+  echo
+  echo "Stagedoor is up: http://127.0.0.1:$PORT   (admin key: $ADMIN_KEY; metrics: gateway /metrics, workers :9101 and :9102)"
+  echo "Ctrl-C stops everything."
+else
+  echo "the gateway did not become ready; see the log lines above" >&2
+fi
+wait -n "${pids[@]}" || true

@@ -1,0 +1,29 @@
+// The numbered migrations of this folder, embedded into every binary at build time.
+// Adding a migration: write NNN_description.sql here, list it in Package.swift's `Migrations` target,
+// and append it below (SwiftPM names the bytes after the file, its first digit turned into "_"). A test checks that every .sql file in this folder is listed.
+
+/// One forward-only schema migration.
+public struct Migration: Sendable {
+    /// Its number, from the file name's prefix.
+    public let version: Int
+    /// The file name, e.g. `001_schema.sql`.
+    public let name: String
+    /// The SQL text.
+    public let sql: String
+}
+
+/// The embedded migrations.
+public enum Migrations {
+    /// Creates the migrator's own table; run before every migration pass, idempotent.
+    public static let bookkeeping = Migration(
+        version: 0, name: "000_schema_migrations.sql", sql: text(PackageResources._00_schema_migrations_sql))
+
+    /// Every versioned migration, in order.
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "001_schema.sql", sql: text(PackageResources._01_schema_sql)),
+    ]
+
+    private static func text(_ bytes: [UInt8]) -> String {
+        String(decoding: bytes, as: UTF8.self)
+    }
+}
