@@ -89,6 +89,8 @@ CREATE TABLE queue_tokens (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id      bigint      NOT NULL REFERENCES users (id),
     token_hash   bytea       NOT NULL UNIQUE CHECK (octet_length(token_hash) = 32),
+    -- The token is HMAC(api key, salt): re-derivable for its owner, never stored itself.
+    salt         bytea       NOT NULL CHECK (octet_length(salt) = 16),
     seq          bigint      NOT NULL UNIQUE DEFAULT nextval('queue_token_seq'),
     status       text        NOT NULL DEFAULT 'waiting' CHECK (status IN ('waiting', 'active', 'done', 'expired')),
     created_at   timestamptz NOT NULL DEFAULT now(),

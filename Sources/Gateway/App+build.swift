@@ -15,8 +15,7 @@ func buildGateway(settings: Settings) -> [any Service] {
 /// The HTTP application over `client`; tests build it the same way.
 func buildApplication(settings: Settings, client: PostgresClient) -> some ApplicationProtocol {
     let logger = Observability.logger("gateway", "http")
-    let router = Router()
-    OperationsRoutes.add(to: router, client: client, logger: logger)
+    let router = buildRouter(settings: settings, client: client, logger: logger)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "stagedoor-gateway"),
@@ -29,4 +28,17 @@ func buildApplication(settings: Settings, client: PostgresClient) -> some Applic
                                           logger: Observability.logger("gateway", "startup"))
     }
     return app
+}
+
+/// Every route with its middleware.
+func buildRouter(settings: Settings, client: PostgresClient, logger: Logger) -> Router<BasicRequestContext> {
+    let database = GatewayDatabase(client: client, deadline: settings.requestTimeout, logger: Observability.logger("gateway", "db"))
+    let auth = Authenticator(database: database)
+    let router = Router()
+    router.middlewares.add(MetricsMiddleware())
+    router.middlewares.add(ProblemMiddleware(logger: logger))
+    OperationsRoutes.add(to: router, client: client, logger: logger)
+    UsersController(users: UserStore(database: database)).addRoutes(to: router)
+    QueueController(auth: auth, tokens: TokenStore(database: database)).addRoutes(to: router)
+    return router
 }

@@ -10,7 +10,8 @@ func buildQueueWorker(settings: Settings) -> [any Service] {
     let client = Database.makeClient(settings, process: process)
     var services: [any Service] = [
         client,
-        AfterDatabaseReady(client: client, settings: settings, services: [],
+        AfterDatabaseReady(client: client, settings: settings,
+                           services: [AdmissionService(settings: settings, logger: Observability.logger(process, "admission"))],
                            logger: Observability.logger(process, "startup")),
     ]
     if let metrics = OperationsRoutes.server(settings: settings, client: client, process: process) {

@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Reading and writing JSON bodies the way API.md says: 64 KiB at most, camelCase, sorted keys.
+enum JSONBody {
+    /// Largest accepted request body.
+    static let limit = 64 * 1024
+
+    /// Decodes the request body as `T`, or throws the matching problem (400, 413).
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem.payloadTooLarge
+        }
+        guard buffer.readableBytes > 0 else { throw Problem.invalidRequest("A JSON body is required.") }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw Problem.invalidRequest(describe(error))
+        } catch {
+            throw Problem.invalidRequest("The body is not valid JSON.")
+        }
+    }
+
+    /// Rejects a non-empty body on an endpoint that takes none (and enforces the size limit).
+    static func expectNone(_ request: Request) async throws {
+        var request = request
+        do {
+            _ = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem.payloadTooLarge
+        }
+    }
+
+    /// A JSON response with sorted keys.
+    static func response<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        return encoder
+    }()
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "the body" : "'" + keys.joined(separator: ".") + "'"
+        }
+        switch error {
+        case .keyNotFound(let key, _): return "'\(key.stringValue)' is required."
+        case .typeMismatch(_, let context): return "\(path(context)) has the wrong type."
+        case .valueNotFound(_, let context): return "\(path(context)) must not be null."
+        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "The body is not valid JSON." : "\(path(context)) is invalid."
+        @unknown default: return "The body is invalid."
+        }
+    }
+}
+
+/// RFC 3339 timestamps in UTC, e.g. `2026-12-24T19:00:00Z`.
+enum RFC3339 {
+    static func format(_ date: Date) -> String {
+        date.formatted(.iso8601)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+
+/// An `application/problem+json` answer with one of API.md's stable codes.
+struct Problem: HTTPResponseError, Sendable {
+    let status: HTTPResponse.Status
+    let code: String
+    let title: String
+    let detail: String
+    /// Extra members, e.g. `queueStatus`, `balance`, `required`.
+    var extra: [String: ProblemValue] = [:]
+    /// Headers such as `Retry-After`.
+    var headers: HTTPFields = [:]
+
+    /// The problem's JSON body, keys sorted.
+    var body: String {
+        var object: [String: Any] = [
+            "type": "urn:stagedoor:problem:\(code)", "title": title, "status": Int(status.code), "code": code, "detail": detail,
+        ]
+        for (key, value) in extra { object[key] = value.json }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// A scalar extra member of a problem.
+enum ProblemValue: Sendable {
+    case string(String)
+    case int(Int64)
+
+    var json: Any {
+        switch self {
+        case .string(let value): value
+        case .int(let value): value
+        }
+    }
+}
+
+extension Problem {
+    static func invalidRequest(_ detail: String) -> Problem {
+        Problem(status: .badRequest, code: "invalid_request", title: "Invalid request", detail: detail)
+    }
+
+    static let unauthorized = Problem(
+        status: .unauthorized, code: "unauthorized", title: "Unauthorized",
+        detail: "Send a valid API key as 'Authorization: Bearer <apiKey>'.")
+
+    static let queueTokenInvalid = Problem(
+        status: .unauthorized, code: "queue_token_invalid", title: "Queue token invalid",
+        detail: "Send your queue token as 'X-Queue-Token'; take one with POST /v1/queue/tokens.")
+
+    static func queueTokenNotActive(_ status: String) -> Problem {
+        Problem(status: .forbidden, code: "queue_token_not_active", title: "Queue token not active",
+                detail: "Your queue token is \(status); this endpoint needs an active one.",
+                extra: ["queueStatus": .string(status)])
+    }
+
+    static let notFound = Problem(status: .notFound, code: "not_found", title: "Not found", detail: "No such resource.")
+
+    static let methodNotAllowed = Problem(
+        status: .methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
+        detail: "This path does not accept that method.")
+
+    static let payloadTooLarge = Problem(
+        status: .contentTooLarge, code: "payload_too_large", title: "Payload too large",
+        detail: "Request bodies are limited to 64 KiB.")
+
+    static func unavailable(_ detail: String = "The service is temporarily unavailable; retry shortly.") -> Problem {
+        Problem(status: .serviceUnavailable, code: "unavailable", title: "Service unavailable", detail: detail,
+                headers: [.retryAfter: "1"])
+    }
+}

@@ -1,0 +1,25 @@
+/// Every route of the API, in one place: the controllers register these paths, the 405 check
+/// matches against them, and a test compares them with `openapi.yaml`.
+enum Routes {
+    static let users = "/v1/users"
+    static let queueTokens = "/v1/queue/tokens"
+    static let currentToken = "/v1/queue/tokens/current"
+
+    /// Method and path template of each route (`{name}` is a path parameter).
+    static let all: [(method: String, path: String)] = [
+        ("POST", users),
+        ("POST", queueTokens),
+        ("GET", currentToken),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    ]
+
+    /// Whether some route has this path (with any method).
+    static func knows(path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return all.contains { route in
+            let template = route.path.split(separator: "/", omittingEmptySubsequences: true)
+            guard template.count == parts.count else { return false }
+            return zip(template, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }
+    }
+}

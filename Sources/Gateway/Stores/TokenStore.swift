@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Shared
+
+/// A queue token as the gateway reads it, with the waiting room's state from the same statement.
+struct TokenRow: Sendable {
+    let id: Int64
+    let userID: Int64
+    let seq: Int64
+    let status: String
+    let activatedAt: Date?
+    let expiresAt: Date?
+    let lastSeenAt: Date
+    let salt: [UInt8]
+    let now: Date
+    let admittedThrough: Int64
+    let admitPerSecond: Double
+    let idleTTL: Double
+
+    /// The status a client should see: a token past its TTL is expired even before the queue worker says so.
+    var effectiveStatus: String {
+        switch status {
+        case "active" where (expiresAt ?? .distantFuture) <= now: "expired"
+        case "waiting" where now.timeIntervalSince(lastSeenAt) > idleTTL: "expired"
+        default: status
+        }
+    }
+
+    /// Whether this waiting token's last-seen time is old enough to be written again:
+    /// at most every min(30 s, idle TTL / 4), so polls rarely write.
+    var lastSeenIsDue: Bool {
+        status == "waiting" && now.timeIntervalSince(lastSeenAt) >= min(30, idleTTL / 4)
+    }
+}
+
+/// Issues and reads queue tokens. The only gateway code touching `queue_tokens`.
+struct TokenStore: Sendable {
+    let database: GatewayDatabase
+
+    /// The user's live token, or a new one at the back of the line; `created` says which.
+    /// Race-safe: concurrent calls for one user give one token.
+    func issue(userID: Int64, apiKey: String) async throws -> (row: TokenRow, token: String, created: Bool) {
+        for _ in 0..<3 {
+            let salt = Secrets.randomBytes(16)
+            let token = Secrets.derive(key: apiKey, salt: salt)
+            if let row = try await fetch(Statements.insertIfNone(userID: userID, hash: Secrets.sha256(token), salt: salt)) {
+                return (row, token, true)
+            }
+            if let live = try await fetch(Statements.live(userID: userID)) {
+                if live.effectiveStatus == live.status {
+                    if live.lastSeenIsDue { try await touch(live) }
+                    return (live, Secrets.derive(key: apiKey, salt: live.salt), false)
+                }
+                try await database.run { try await $0.run(Statements.expireStale(userID: userID), logger: database.logger) }
+            }
+        }
+        throw Problem.unavailable("Could not issue a queue token; retry.")
+    }
+
+    /// The token with this secret, if any.
+    func find(token: String) async throws -> TokenRow? {
+        try await fetch(Statements.byHash(Secrets.sha256(token)))
+    }
+
+    /// Records a poll of a waiting token.
+    func touch(_ row: TokenRow) async throws {
+        try await database.run { try await $0.run(Statements.touch(id: row.id), logger: database.logger) }
+    }
+
+    private func fetch(_ query: PostgresQuery) async throws -> TokenRow? {
+        try await database.run { client in
+            for try await row in try await client.query(query, logger: database.logger) {
+                return try Statements.decode(row)
+            }
+            return nil
+        }
+    }
+}
