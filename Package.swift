@@ -80,6 +80,17 @@ let package = Package(
             dependencies: ["Shared", "TestSupport", "Migrations"]
         ),
         .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "QueueWorker", "Shared", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+        .testTarget(
+            name: "QueueWorkerTests",
+            dependencies: ["QueueWorker", "Shared", "TestSupport"]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["Shared", "TestSupport", "Migrations"]
         ),

@@ -29,31 +29,33 @@ struct JobRunnerTests {
 
     @Test("a runner killed mid-batch loses nothing: its jobs run later, exactly once")
     func killMidBatch() async throws {
-        try await TestDatabase.withDatabase { client, _ in
+        try await TestDatabase.withDatabase { client, url in
             try await client.createEffectsTable()
             try await client.query("""
                 INSERT INTO jobs (kind, payload)
                 SELECT 'stall_once', CASE WHEN n = 5 THEN '{"stall": true}' ELSE '{}' END::jsonb FROM generate_series(1, 10) n
                 """)
-            let runner = JobRunner(client: client, handlers: [StallOnceHandler()], batchSize: 10, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    // The first batch dies with its connection; the loop goes on like a worker's.
-                    while try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int64.self) ?? 0 > 0 {
-                        _ = try? await runner.runBatch()
+            let handler = StallOnceHandler()
+            try await TestDatabase.withClient(url, poolSize: 2, applicationName: "stagedoor-test-runner") { runnerClient in
+                let runner = JobRunner(client: runnerClient, handlers: [handler], batchSize: 10, batchTimeout: .seconds(3), logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        // The first batch dies with its session; the loop goes on like a worker's.
+                        while try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int64.self) ?? 0 > 0 {
+                            _ = try? await withAbandonableDeadline(.seconds(5)) { try await runner.runBatch() }
+                        }
                     }
+                    await handler.reached.wait(upTo: .seconds(20))
+                    // Mid-batch: five effects are written but not committed.
+                    #expect(try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 0)
+                    let killed = try await client.scalar("""
+                        SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                        WHERE datname = current_database() AND application_name = 'stagedoor-test-runner' AND state = 'idle in transaction'
+                        """, as: Int64.self)
+                    #expect(killed == 1)
+                    handler.release.signal()
+                    try await group.waitForAll()
                 }
-                let found = try await eventually {
-                    try await client.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(60) /* stagedoor-kill-me */%'", as: Int64.self) == 1
-                }
-                #expect(found)
-                // Mid-batch: four effects are written but not committed.
-                #expect(try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 0)
-                try await client.query("""
-                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                    WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep(60) /* stagedoor-kill-me */%'
-                    """)
-                try await group.waitForAll()
             }
             #expect(try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 10)
             #expect(try await client.scalar("SELECT count(DISTINCT job_id) FROM test_effects", as: Int64.self) == 10)
@@ -77,10 +79,12 @@ struct JobRunnerTests {
             #expect(dead)
             let times = throwing.attempts.withLock { $0 }.sorted { $0.key < $1.key }.map(\.value)
             #expect(times.count == 4)
+            // Each wait is at least the policy's shortest delay for that attempt: 180, 360, 720 ms.
             let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
             #expect(gaps.count == 3)
-            for (earlier, later) in zip(gaps, gaps.dropFirst()) { #expect(later > earlier) }
-            #expect(gaps.first.map { $0 >= .milliseconds(180) } == true)
+            for (index, gap) in gaps.enumerated() {
+                #expect(gap >= .milliseconds(180 << index), "wait \(index + 1) was \(gap)")
+            }
             let row = try await client.query("SELECT attempts, response_status, last_error FROM jobs WHERE kind = 'always_throws'")
             for try await (attempts, status, error) in row.decode((Int, Int, String).self) {
                 #expect(attempts == 4)

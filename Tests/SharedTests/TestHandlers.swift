@@ -13,15 +13,19 @@ struct EffectHandler: JobHandler {
     }
 }
 
-/// Writes its effect, and the first time it sees `{"stall": true}` stalls in `pg_sleep` so a test can kill it.
+/// Writes its effect, and the first time it sees `{"stall": true}` stops mid-transaction — signalling
+/// `reached` and waiting for `release` — so a test can kill its session at a known point.
 final class StallOnceHandler: JobHandler {
     let kind = JobKind("stall_once")
     let stalled = Mutex(false)
+    let reached = WakeSignal()
+    let release = WakeSignal()
 
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
         try await connection.query("INSERT INTO test_effects (job_id) VALUES (\(job.id))", logger: logger)
         if job.payload.contains("stall"), stalled.withLock({ done in defer { done = true }; return !done }) {
-            try await connection.query("SELECT pg_sleep(60) /* stagedoor-kill-me */", logger: logger)
+            reached.signal()
+            await release.wait(upTo: .seconds(30))
         }
         return JobOutcome(status: 200, body: "{}")
     }
@@ -30,13 +34,14 @@ final class StallOnceHandler: JobHandler {
 /// Always throws, and remembers when each attempt ran.
 final class AlwaysThrowsHandler: JobHandler {
     let kind = JobKind("always_throws")
-    /// When each attempt (by its number) last ran: a batch with a throw is rehearsed once without savepoints.
+    /// When each attempt (by its number) first ran: a batch with a throw is rehearsed once without
+    /// savepoints, then rerun isolated; the rehearsal is the attempt's start.
     let attempts = Mutex<[Int: ContinuousClock.Instant]>([:])
 
     struct Boom: Error {}
 
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
-        attempts.withLock { $0[job.attempts] = .now }
+        attempts.withLock { if $0[job.attempts] == nil { $0[job.attempts] = .now } }
         // Leave the transaction dirty too: the savepoint must undo this.
         try await connection.query("INSERT INTO test_effects (job_id) VALUES (\(job.id))", logger: logger)
         throw Boom()

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Thrown when work did not finish within its deadline.
 public struct DeadlineExceeded: Error, CustomStringConvertible {
     /// How long the work was given.
@@ -25,5 +27,80 @@ public func withDeadline<T: Sendable>(
             throw DeadlineExceeded(limit: limit)
         }
         return value
+    }
+}
+
+/// Runs `operation` in a task of its own and stops waiting for it after `limit`: the task is
+/// cancelled and abandoned, and ``DeadlineExceeded`` is thrown.
+///
+/// The one place Stagedoor leaves structured concurrency, on purpose: PostgresNIO (1.33) can leave
+/// a query waiting forever on a session the server terminated, ignoring cancellation and a close of
+/// the connection (seen in the kill-mid-batch test). A claim loop must outlive that, so it gives up
+/// on the stuck batch — whose transaction the server has already rolled back — and claims anew.
+public func withAbandonableDeadline<T: Sendable>(
+    _ limit: Duration,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let gate = ResumeOnce<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            gate.set(continuation)
+            let work = Task {
+                do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                if gate.resume(with: .failure(DeadlineExceeded(limit: limit))) { work.cancel() }
+            }
+            gate.onResume { timer.cancel() }
+        }
+    } onCancel: {
+        gate.resume(with: .failure(CancellationError()))
+    }
+}
+
+/// Resumes a continuation exactly once, whoever comes first.
+final class ResumeOnce<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var done = false
+        var onResume: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        let early: Result<T, any Error>? = state.withLock { state in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func onResume(_ action: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            if state.done { return true }
+            state.onResume = action
+            return false
+        }
+        if runNow { action() }
+    }
+
+    /// Resumes with `result` if nobody has; returns whether this call did.
+    @discardableResult
+    func resume(with result: Result<T, any Error>) -> Bool {
+        let (continuation, action, first): (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?, Bool) = state.withLock { state in
+            guard !state.done else { return (nil, nil, false) }
+            state.done = true
+            if state.continuation == nil { state.early = result }
+            let continuation = state.continuation
+            state.continuation = nil
+            return (continuation, state.onResume, true)
+        }
+        continuation?.resume(with: result)
+        action?()
+        return first
     }
 }

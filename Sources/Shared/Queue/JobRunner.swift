@@ -14,11 +14,15 @@ public struct JobRunner: Sendable {
     let handlers: [JobKind: any JobHandler]
     let batchSize: Int
     let retry: RetryPolicy
+    let batchTimeout: Duration
     let logger: Logger
 
+    /// A runner over `client`. A batch still running after `batchTimeout` has its connection closed
+    /// (and so rolled back): a session the server dropped can otherwise leave a query waiting forever.
     public init(client: PostgresClient, handlers: [any JobHandler], batchSize: Int,
-                retry: RetryPolicy = RetryPolicy(), logger: Logger) {
+                retry: RetryPolicy = RetryPolicy(), batchTimeout: Duration = .seconds(60), logger: Logger) {
         self.client = client
+        self.batchTimeout = batchTimeout
         self.handlers = Dictionary(handlers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         self.batchSize = batchSize
         self.retry = retry
@@ -29,12 +33,12 @@ public struct JobRunner: Sendable {
     public func runBatch() async throws -> Int {
         do {
             return try await client.inTransaction(logger: logger) { connection in
-                try await runFast(on: connection)
+                try await connection.closing(after: batchTimeout) { try await runFast(on: connection) }
             }
         } catch is JobThrew {
             JobMetrics.fallbacks.increment()
             return try await client.inTransaction(logger: logger) { connection in
-                try await runIsolated(on: connection)
+                try await connection.closing(after: batchTimeout) { try await runIsolated(on: connection) }
             }
         }
     }

@@ -40,7 +40,7 @@ public struct JobWorker: Service {
         while !stopping.isSet, !Task.isCancelled {
             let claimed: Int
             do {
-                claimed = try await runner.runBatch()
+                claimed = try await withAbandonableDeadline(runner.batchTimeout + .seconds(5)) { try await runner.runBatch() }
                 failures = 0
             } catch {
                 failures += 1

@@ -1,0 +1,160 @@
+import Foundation
+import HummingbirdTesting
+import PostgresNIO
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Waiting room over HTTP")
+struct WaitingRoomTests {
+    @Test("a new token waits in line; asking again returns it with its place; polling shows it become active")
+    func journey() async throws {
+        try await TestGateway.run(["ADMIT_PER_SECOND": "5", "QUEUE_TICK": "0.2"], admission: true) { api, _ in
+            let first = try await api.newUser("ada")
+            let second = try await api.newUser("bob")
+            let issued = try await api.token(first.key)
+            #expect(issued.status == 201)
+            #expect(issued["status"] as? String == "waiting" || issued["status"] as? String == "active")
+            let token = try #require(issued["token"] as? String)
+            #expect(token.count >= 22)  // 128 bits, base64url
+            let again = try await api.token(first.key)
+            #expect(again.status == 200)
+            #expect(again["token"] as? String == token)
+            let other = try await api.token(second.key)
+            #expect(other["token"] as? String != token)
+            let active = try await eventually(timeout: .seconds(5)) {
+                let poll = try await api.call(.get, "/v1/queue/tokens/current", key: first.key, token: token)
+                return poll["status"] as? String == "active"
+            }
+            #expect(active)
+            let poll = try await api.call(.get, "/v1/queue/tokens/current", key: first.key, token: token)
+            #expect(poll.status == 200)
+            #expect(poll["position"] as? Int == 0)
+            #expect(poll["etaSeconds"] as? Int == 0)
+            #expect(poll["activatedAt"] as? String != nil)
+            #expect(poll["expiresAt"] as? String != nil)
+            #expect(poll.headers[.retryAfter] == nil)
+        }
+    }
+
+    @Test("waiting: position, eta, Retry-After within [1, idle TTL / 4], null activatedAt/expiresAt")
+    func waitingShape() async throws {
+        try await TestGateway.run(["WAITING_IDLE_TTL": "120"]) { api, db in
+            // No admission running, and the room's rate is 2/s: positions and etas are exact.
+            try await db.query("UPDATE waiting_room SET admit_per_second = 2, idle_ttl_seconds = 120")
+            var keys: [String] = []
+            for n in 0..<5 { keys.append(try await api.newUser("fan\(n)").key) }
+            var tokens: [String] = []
+            for key in keys { tokens.append(try #require(try await api.token(key)["token"] as? String)) }
+            for (index, key) in keys.enumerated() {
+                let poll = try await api.call(.get, "/v1/queue/tokens/current", key: key, token: tokens[index])
+                #expect(poll["status"] as? String == "waiting")
+                #expect(poll["position"] as? Int == index + 1)
+                #expect(poll["etaSeconds"] as? Int == Int((Double(index + 1) / 2).rounded(.up)))
+                #expect(poll.json.keys.contains("activatedAt"))
+                #expect(poll["activatedAt"] is NSNull)
+                #expect(poll["expiresAt"] is NSNull)
+                let retryAfter = try #require(poll.headers[.retryAfter].flatMap { Int($0) })
+                #expect(retryAfter >= 1 && retryAfter <= 30)
+            }
+        }
+    }
+
+    @Test("50 concurrent token requests by one user: one token, one 201")
+    func oneTokenPerUser() async throws {
+        try await TestGateway.run { api, db in
+            let user = try await api.newUser()
+            let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for _ in 0..<50 { group.addTask { try await api.token(user.key) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.filter { $0.status == 201 }.count == 1)
+            #expect(replies.filter { $0.status == 200 }.count == 49)
+            #expect(Set(replies.compactMap { $0["token"] as? String }).count == 1)
+            #expect(try await db.scalar("SELECT count(*) FROM queue_tokens", as: Int64.self) == 1)
+        }
+    }
+
+    @Test("an active token past ACTIVE_TTL polls as expired; asking again starts a new place at the back")
+    func activeTTL() async throws {
+        try await TestGateway.run(["ADMIT_PER_SECOND": "100", "QUEUE_TICK": "0.1", "ACTIVE_TTL": "0.6"], admission: true) { api, db in
+            let user = try await api.newUser()
+            let token = try #require(try await api.token(user.key)["token"] as? String)
+            #expect(try await eventually {
+                try await api.call(.get, "/v1/queue/tokens/current", key: user.key, token: token)["status"] as? String == "active"
+            })
+            #expect(try await eventually {
+                try await api.call(.get, "/v1/queue/tokens/current", key: user.key, token: token)["status"] as? String == "expired"
+            })
+            #expect(try await eventually {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'expired'", as: Int64.self) == 1
+            })
+            let fresh = try await api.token(user.key)
+            #expect(fresh.status == 201)
+            #expect(fresh["token"] as? String != token)
+        }
+    }
+
+    @Test("a waiting token not polled within WAITING_IDLE_TTL expires; one that is polled keeps its place")
+    func idleTTL() async throws {
+        try await TestGateway.run(["ADMIT_PER_SECOND": "0.001", "QUEUE_TICK": "0.1", "WAITING_IDLE_TTL": "1"], admission: true) { api, db in
+            let polled = try await api.newUser("polled")
+            let silent = try await api.newUser("silent")
+            let polledToken = try #require(try await api.token(polled.key)["token"] as? String)
+            let silentToken = try #require(try await api.token(silent.key)["token"] as? String)
+            for _ in 0..<12 {
+                let poll = try await api.call(.get, "/v1/queue/tokens/current", key: polled.key, token: polledToken)
+                #expect(poll["status"] as? String == "waiting")
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            let silentPoll = try await api.call(.get, "/v1/queue/tokens/current", key: silent.key, token: silentToken)
+            #expect(silentPoll.status == 200)
+            #expect(silentPoll["status"] as? String == "expired")
+            #expect(try await db.scalar("SELECT status FROM queue_tokens WHERE user_id = \(silent.id)", as: String.self) == "expired")
+            #expect(try await db.scalar("SELECT status FROM queue_tokens WHERE user_id = \(polled.id)", as: String.self) == "waiting")
+        }
+    }
+
+    @Test("a poll is one indexed lookup: the same database work with 1,000 and 100,000 waiting tokens")
+    func pollCostIndependentOfLength() async throws {
+        try await TestGateway.run { api, db in
+            let user = try await api.newUser()
+            let token = try #require(try await api.token(user.key)["token"] as? String)
+            let hash = Secrets.sha256(token).map { String(format: "%02x", $0) }.joined()
+            func buffersTouched() async throws -> (buffers: Int, seqScan: Bool) {
+                var lines: [String] = []
+                let rows = try await db.query("""
+                    EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
+                    SELECT t.id, t.seq, t.status, w.admitted_through FROM queue_tokens t CROSS JOIN waiting_room w
+                    WHERE t.token_hash = '\\x\(unescaped: hash)'::bytea AND w.id = 1
+                    """)
+                for try await line in rows.decode(String.self) { lines.append(line) }
+                // The top node's line counts the buffers of the whole plan.
+                let top = lines.first { $0.contains("Buffers: shared") } ?? ""
+                let counts = top.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+                return (counts.reduce(0, +), lines.contains { $0.contains("Seq Scan on queue_tokens") })
+            }
+            func fill(to count: Int) async throws {
+                try await db.query("""
+                    INSERT INTO users (name, api_key_hash)
+                    SELECT 'filler', sha256(('filler' || n)::bytea) FROM generate_series((SELECT count(*) FROM users) + 1, \(count)) n
+                    """)
+                try await db.query("""
+                    INSERT INTO queue_tokens (user_id, token_hash, salt)
+                    SELECT u.id, sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea
+                    FROM users u WHERE u.name = 'filler' AND NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = u.id)
+                    """)
+                try await db.query("ANALYZE queue_tokens")
+            }
+            try await fill(to: 1_000)
+            let small = try await buffersTouched()
+            try await fill(to: 100_000)
+            let large = try await buffersTouched()
+            #expect(!small.seqScan && !large.seqScan)
+            #expect(small.buffers > 0)
+            #expect(large.buffers <= small.buffers + 2, "buffers: \(small.buffers) with 1,000 vs \(large.buffers) with 100,000")
+            let poll = try await api.call(.get, "/v1/queue/tokens/current", key: user.key, token: token)
+            #expect(poll["position"] as? Int == 1)
+        }
+    }
+}

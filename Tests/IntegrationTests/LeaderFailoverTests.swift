@@ -1,0 +1,48 @@
+import Foundation
+import PostgresNIO
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Queue worker leadership")
+struct LeaderFailoverTests {
+    @Test("three queue workers admit at the configured rate; SIGKILL of the leader → a standby admits within two ticks")
+    func failover() async throws {
+        let url = try await TestDatabase.create(migrated: true)
+        defer { Task { try? await TestDatabase.drop(url.database) } }
+        try await TestDatabase.withClient(url) { db in
+            try await db.query("INSERT INTO users (name, api_key_hash) SELECT 'fan', sha256(('k' || n)::bytea) FROM generate_series(1, 2000) n")
+            try await db.query("""
+                INSERT INTO queue_tokens (user_id, token_hash, salt, last_seen_at)
+                SELECT id, sha256(('t' || id)::bytea), '\\x00000000000000000000000000000000'::bytea, now() + interval '1 hour'
+                FROM users ORDER BY id
+                """)
+            let env = ["DATABASE_URL": url.urlString, "ADMIT_PER_SECOND": "10", "QUEUE_TICK": "0.5"]
+            let workers = try (0..<3).map { _ in try RunningProcess("stagedoor-queue-worker", environment: env) }
+            let leaderFound = await eventually(timeout: .seconds(30)) { workers.contains { $0.output.contains("became admission leader") } }
+            #expect(leaderFound)
+            // Rate with three instances running: one leader admits, at 10/s.
+            try await Task.sleep(for: .seconds(1))
+            let before = try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) ?? 0
+            try await Task.sleep(for: .seconds(4))
+            let after = try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) ?? 0
+            let rate = Double(after - before) / 4
+            #expect(rate >= 8 && rate <= 12, "admitted \(rate)/s with three workers, configured 10/s")
+            #expect(workers.filter { $0.output.contains("became admission leader") }.count == 1)
+
+            let leader = try #require(workers.first { $0.output.contains("became admission leader") })
+            let killedAt = try #require(try await db.scalar("SELECT clock_timestamp()", as: Date.self))
+            leader.send(SIGKILL)
+            let resumed = try await eventually(timeout: .seconds(10)) {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE activated_at > \(killedAt)", as: Int64.self) ?? 0 > 0
+            }
+            #expect(resumed)
+            let firstAfter = try #require(try await db.scalar("SELECT min(activated_at) FROM queue_tokens WHERE activated_at > \(killedAt)", as: Date.self))
+            let gap = firstAfter.timeIntervalSince(killedAt)
+            #expect(gap <= 1.0, "a standby admitted \(gap) s after the leader died (two ticks = 1.0 s)")
+            #expect(workers.filter { $0.output.contains("became admission leader") }.count == 2)
+            for worker in workers where worker.isRunning { worker.send(SIGTERM) }
+            for worker in workers where worker !== leader { #expect(await worker.waitForExit() == 0) }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import PostgresNIO
+@testable import QueueWorker
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Admission plan")
+struct AdmissionPlanTests {
+    @Test("fractions carry over: 2.5 per second alternates 2 and 3 per 1 s tick")
+    func fractionalRate() {
+        var plan = AdmissionPlan(admitPerSecond: 2.5, maxActive: 1000, tick: .seconds(1))
+        var now = ContinuousClock.now
+        var admitted: [Int] = []
+        for _ in 0..<4 {
+            let allowance = plan.allowance(at: now, active: 0)
+            plan.admitted(allowance)
+            admitted.append(allowance)
+            now += .seconds(1)
+        }
+        #expect(admitted == [2, 3, 2, 3])
+    }
+
+    @Test("never above the cap on active tokens")
+    func cap() {
+        var plan = AdmissionPlan(admitPerSecond: 100, maxActive: 10, tick: .seconds(1))
+        #expect(plan.allowance(at: .now, active: 7) == 3)
+        plan.admitted(3)
+        #expect(plan.allowance(at: .now + .seconds(1), active: 10) == 0)
+    }
+
+    @Test("no burst after a stall or an empty line")
+    func noBurst() {
+        var plan = AdmissionPlan(admitPerSecond: 10, maxActive: 1000, tick: .seconds(1))
+        let start = ContinuousClock.now
+        #expect(plan.allowance(at: start, active: 0) == 10)
+        plan.admitted(0)  // the line was empty
+        // A 60 s stall counts as at most two ticks; unused allowance is kept up to one tick.
+        let after = plan.allowance(at: start + .seconds(60), active: 0)
+        #expect(after <= 30)
+    }
+}
+
+@Suite("Admission against Postgres")
+struct AdmissionTests {
+    /// Waiting tokens for `count` new users, in line in insertion order.
+    static func fill(_ db: PostgresClient, count: Int) async throws {
+        try await db.query("""
+            INSERT INTO users (name, api_key_hash) SELECT 'fan', sha256(('k' || n)::bytea) FROM generate_series(1, \(count)) n
+            """)
+        try await db.query("""
+            INSERT INTO queue_tokens (user_id, token_hash, salt, last_seen_at)
+            SELECT id, sha256(('t' || id)::bytea), '\\x00000000000000000000000000000000'::bytea, now() + interval '1 hour'
+            FROM users ORDER BY id
+            """)
+    }
+
+    static func withAdmission<T: Sendable>(
+        _ values: [String: String], _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    ) async throws -> T {
+        try await TestDatabase.withDatabase { db, url in
+            var values = values
+            values["DATABASE_URL"] = url.urlString
+            let settings = try Settings(values: values)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await AdmissionService(settings: settings, logger: Logger(label: "test.admission")).run()
+                    return nil
+                }
+                group.addTask { try await body(db) }
+                defer { group.cancelAll() }
+                while let result = try await group.next() { if let value = result { return value } }
+                throw TestSetupError("admission ended")
+            }
+        }
+    }
+
+    @Test("first in, first out: tokens activate in line order")
+    func fifo() async throws {
+        try await Self.withAdmission(["ADMIT_PER_SECOND": "10", "QUEUE_TICK": "0.1"]) { db in
+            try await Self.fill(db, count: 12)
+            #expect(try await eventually {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 12
+            })
+            var order: [Int64] = []
+            for try await seq in try await db.query("SELECT seq FROM queue_tokens ORDER BY activated_at, seq").decode(Int64.self) {
+                order.append(seq)
+            }
+            #expect(order == order.sorted())
+            // Activation times never decrease along the line.
+            var times: [Date] = []
+            for try await at in try await db.query("SELECT activated_at FROM queue_tokens ORDER BY seq").decode(Date.self) {
+                times.append(at)
+            }
+            #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 })
+            #expect(try await db.scalar("SELECT admitted_through = (SELECT max(seq) FROM queue_tokens) FROM waiting_room", as: Bool.self) == true)
+        }
+    }
+
+    @Test("the admitted rate is the configured rate")
+    func rate() async throws {
+        try await Self.withAdmission(["ADMIT_PER_SECOND": "20", "QUEUE_TICK": "0.2"]) { db in
+            try await Self.fill(db, count: 500)
+            #expect(try await eventually {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) ?? 0 > 0
+            })
+            try await Task.sleep(for: .seconds(3))
+            let rate = try #require(try await db.scalar("""
+                SELECT (count(*) - 4)::float8 / extract(epoch FROM max(activated_at) - min(activated_at))::float8
+                FROM queue_tokens WHERE status = 'active'
+                """, as: Double.self))
+            #expect(rate > 16 && rate < 24, "measured \(rate)/s against 20/s")
+        }
+    }
+
+    @Test("never more active tokens than MAX_ACTIVE")
+    func cap() async throws {
+        try await Self.withAdmission(["ADMIT_PER_SECOND": "1000", "QUEUE_TICK": "0.1", "MAX_ACTIVE": "5"]) { db in
+            try await Self.fill(db, count: 30)
+            #expect(try await eventually {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 5
+            })
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 5)
+            // Ending two frees two places, taken by the next two in line.
+            try await db.query("UPDATE queue_tokens SET status = 'done', ended_at = now() WHERE seq IN (SELECT seq FROM queue_tokens WHERE status = 'active' ORDER BY seq LIMIT 2)")
+            #expect(try await eventually {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status IN ('active', 'done')", as: Int64.self) == 7
+            })
+            #expect(try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 5)
+        }
+    }
+}
