@@ -1,0 +1,100 @@
+import Foundation
+import Hummingbird
+import Logging
+@testable import Gateway
+import HummingbirdTesting
+import PostgresNIO
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Error paths of the users and waiting-room API")
+struct ErrorPathTests {
+    /// Checks the problem document's shape and code.
+    static func expectProblem(_ reply: Reply, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(reply.status == status, sourceLocation: sourceLocation)
+        #expect(reply.code == code, "\(reply.json)", sourceLocation: sourceLocation)
+        #expect(reply["type"] as? String == "urn:stagedoor:problem:\(code)", sourceLocation: sourceLocation)
+        #expect(reply["status"] as? Int == status, sourceLocation: sourceLocation)
+        #expect(reply["title"] is String && reply["detail"] is String, sourceLocation: sourceLocation)
+        #expect(reply.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+    }
+
+    @Test("bad user bodies are 400 or 413 and create nothing")
+    func badUserBodies() async throws {
+        try await TestGateway.run { api, db in
+            let cases: [(String, Int, String)] = [
+                (#"{"name": "#, 400, "invalid_request"),
+                (#"{"name": 5}"#, 400, "invalid_request"),
+                (#"{"name": null}"#, 400, "invalid_request"),
+                (#"{}"#, 400, "invalid_request"),
+                (#"[]"#, 400, "invalid_request"),
+                (#"{"name": ""}"#, 400, "invalid_request"),
+                ("{\"name\": \"\(String(repeating: "x", count: 101))\"}", 400, "invalid_request"),
+                ("{\"name\": \"\(String(repeating: "x", count: 70_000))\"}", 413, "payload_too_large"),
+            ]
+            for (body, status, code) in cases {
+                Self.expectProblem(try await api.call(.post, "/v1/users", body: body), status, code)
+            }
+            Self.expectProblem(try await api.call(.post, "/v1/users"), 400, "invalid_request")
+            #expect(try await db.scalar("SELECT count(*) FROM users", as: Int64.self) == 0)
+            let ok = try await api.call(.post, "/v1/users", body: "{\"name\": \"\(String(repeating: "é", count: 100))\"}")
+            #expect(ok.status == 201)
+        }
+    }
+
+    @Test("authentication and queue-token failures")
+    func authFailures() async throws {
+        try await TestGateway.run { api, _ in
+            let ada = try await api.newUser("ada")
+            let bob = try await api.newUser("bob")
+            let adaToken = try #require(try await api.token(ada.key)["token"] as? String)
+            let current = "/v1/queue/tokens/current"
+            Self.expectProblem(try await api.call(.get, current, token: adaToken), 401, "unauthorized")
+            Self.expectProblem(try await api.call(.get, current, key: "not-a-key", token: adaToken), 401, "unauthorized")
+            Self.expectProblem(try await api.call(.post, "/v1/queue/tokens", key: "not-a-key"), 401, "unauthorized")
+            Self.expectProblem(try await api.call(.get, current, key: ada.key), 401, "queue_token_invalid")
+            Self.expectProblem(try await api.call(.get, current, key: ada.key, token: "unknown"), 401, "queue_token_invalid")
+            Self.expectProblem(try await api.call(.get, current, key: bob.key, token: adaToken), 401, "queue_token_invalid")
+            let raw = try await api.call(.get, current, headers: [.authorization: "Basic abc"])
+            Self.expectProblem(raw, 401, "unauthorized")
+            let big = String(repeating: "x", count: 70_000)
+            Self.expectProblem(try await api.call(.post, "/v1/queue/tokens", key: ada.key, body: big), 413, "payload_too_large")
+        }
+    }
+
+    @Test("unknown routes are 404, known paths with another method 405")
+    func routing() async throws {
+        try await TestGateway.run { api, _ in
+            Self.expectProblem(try await api.call(.get, "/v1/nope"), 404, "not_found")
+            Self.expectProblem(try await api.call(.get, "/"), 404, "not_found")
+            Self.expectProblem(try await api.call(.delete, "/v1/users"), 405, "method_not_allowed")
+            Self.expectProblem(try await api.call(.put, "/v1/queue/tokens/current"), 405, "method_not_allowed")
+            #expect(try await api.call(.get, "/healthz").status == 200)
+            #expect(try await api.call(.get, "/readyz").status == 200)
+            let metrics = try await api.call(.get, "/metrics")
+            #expect(metrics.status == 200)
+        }
+    }
+
+    @Test("a database that does not answer gives 503 unavailable with Retry-After within the request deadline")
+    func databaseDown() async throws {
+        let dead = try #require(DatabaseURL(parsing: "postgres://postgres@127.0.0.1:1/nowhere"))
+        try await TestDatabase.withClient(dead) { client in
+            let settings = try Settings(values: ["REQUEST_TIMEOUT": "1", "DATABASE_URL": dead.urlString])
+            let router = buildRouter(settings: settings, client: client, logger: Logger(label: "test.gateway"))
+            try await Application(router: router).test(.router) { http in
+                let api = TestAPI(client: http)
+                let started = ContinuousClock.now
+                let reply = try await api.call(.post, "/v1/users", body: #"{"name": "ada"}"#)
+                Self.expectProblem(reply, 503, "unavailable")
+                #expect(reply.headers[.retryAfter] != nil)
+                #expect(ContinuousClock.now - started < .seconds(5))
+                let poll = try await api.call(.get, "/v1/queue/tokens/current", key: "some-key", token: "t")
+                Self.expectProblem(poll, 503, "unavailable")
+                #expect(try await api.call(.get, "/readyz").status == 503)
+                #expect(try await api.call(.get, "/healthz").status == 200)
+            }
+        }
+    }
+}
