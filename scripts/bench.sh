@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 pg_ensure_installed
 
 swift build -c release --product stagedoor-bench >/dev/null
+swift build -c release --product stagedoor-gateway >/dev/null
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi
+  command -v wrk >/dev/null 2>&1 || { echo "wrk is needed for the HTTP benchmark: apt-get install wrk" >&2; exit 1; }
+fi
 bin=$(swift build -c release --show-bin-path)
 
 dir=$(mktemp -d /tmp/stagedoor-bench-pg.XXXXXX)
@@ -24,4 +29,51 @@ tps=$("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c 32 -j 2 -T "${
   awk '/^tps = / { print $3; exit }')
 echo "pgbench single-row INSERT at 32 clients: $tps tps" >&2
 
-"$bin/stagedoor-bench" --server-url "$url" --pgbench-tps "$tps" "$@"
+if [ "${BENCH_SKIP_JOBS:-}" != 1 ]; then
+  "$bin/stagedoor-bench" --server-url "$url" --pgbench-tps "$tps" "$@"
+fi
+
+# --- HTTP: the waiting room through a real gateway, wrk with 64 connections ---
+psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "$2"; }
+psql_db postgres "CREATE DATABASE httpbench"
+gw_port=$(pg_free_port)
+DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench" PORT=$gw_port DB_POOL_SIZE=32 LOG_LEVEL=warning \
+  "$bin/stagedoor-gateway" > "$dir/gateway.log" 2>&1 &
+gw_pid=$!
+trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$gw_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+fill_line() {  # fill_line N: benchkey1..N users with waiting tokens benchtoken1..N
+  psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('benchkey' || n)::bytea)
+    FROM generate_series((SELECT COALESCE(max(id), 0) FROM users WHERE name = 'b') + 1, $1) n"
+  psql_db httpbench "INSERT INTO queue_tokens (user_id, token_hash, salt)
+    SELECT u.id, sha256(('benchtoken' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea
+    FROM users u WHERE u.name = 'b' AND u.id > (SELECT COALESCE(max(user_id), 0) FROM queue_tokens)"
+  psql_db httpbench "VACUUM ANALYZE users"
+  psql_db httpbench "VACUUM ANALYZE queue_tokens"
+}
+fill_line 1000
+# Users who will each take one token (ids after the line's users).
+psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 400000) n"
+run_wrk() {  # run_wrk SCRIPT [env…] → requests per second
+  local script=$1; shift
+  env "$@" wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s "scripts/wrk/$script" "http://127.0.0.1:$gw_port" 2>/dev/null |
+    awk '/^Requests\/sec:/ { printf "%d", $2 }'
+}
+plain=$(run_wrk plain.lua)
+issue=$(run_wrk issue.lua)
+poll_small=$(run_wrk poll.lua USERS=1000)
+fill_line 1000000
+poll_large=$(run_wrk poll.lua USERS=1000)
+issued=$(psql_db httpbench "SELECT count(*) FROM queue_tokens q JOIN users u ON u.id = q.user_id WHERE u.name = 'i'")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
+cat <<TABLE
+
+### Waiting room over HTTP — $(date -u +%F), $(nproc) cores, gateway + PostgreSQL + wrk on one machine (wrk -t2 -c64, ${WRK_SECONDS:-10} s each)
+
+| endpoint | requests/s | vs plain |
+|---|---:|---:|
+| plain endpoint: GET /healthz (no database) | $plain | 1.00 |
+| POST /v1/queue/tokens (new token each; $issued issued) | $issue | $(ratio "$issue" "$plain") |
+| GET /v1/queue/tokens/current, 1,000 waiting | $poll_small | $(ratio "$poll_small" "$plain") |
+| GET /v1/queue/tokens/current, 1,000,000 waiting | $poll_large | $(ratio "$poll_large" "$plain") (vs 1,000: $(ratio "$poll_large" "$poll_small")) |
+TABLE
