@@ -39,6 +39,8 @@ func buildRouter(settings: Settings, client: PostgresClient, logger: Logger) -> 
     router.middlewares.add(ProblemMiddleware(logger: logger))
     OperationsRoutes.add(to: router, client: client, logger: logger)
     UsersController(users: UserStore(database: database)).addRoutes(to: router)
-    QueueController(auth: auth, tokens: TokenStore(database: database)).addRoutes(to: router)
+    let tokens = TokenStore(database: database)
+    QueueController(auth: auth, tokens: tokens).addRoutes(to: router)
+    CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: CatalogStore(database: database)).addRoutes(to: router)
     return router
 }

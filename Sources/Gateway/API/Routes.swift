@@ -4,12 +4,16 @@ enum Routes {
     static let users = "/v1/users"
     static let queueTokens = "/v1/queue/tokens"
     static let currentToken = "/v1/queue/tokens/current"
+    static let concerts = "/v1/concerts"
+    static let concertSchedules = "/v1/concerts/{concertId}/schedules"
+    static let scheduleSeats = "/v1/schedules/{scheduleId}/seats"
 
     /// Method and path template of each route (`{name}` is a path parameter).
     static let all: [(method: String, path: String)] = [
         ("POST", users),
         ("POST", queueTokens),
         ("GET", currentToken),
+        ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ]
 

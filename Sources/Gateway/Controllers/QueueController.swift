@@ -21,10 +21,7 @@ struct QueueController<Context: RequestContext> {
 
     func current(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        guard let token = request.headers[.queueToken], !token.isEmpty, token.count <= 200,
-              let row = try await tokens.find(token: token), row.userID == caller.userID else {
-            throw Problem.queueTokenInvalid
-        }
+        let (row, token) = try await QueueGate(tokens: tokens).ownedToken(request, userID: caller.userID)
         let view = TokenView(row: row, token: token)
         if view.status == "waiting", row.lastSeenIsDue { try await tokens.touch(row) }
         return try respond(view, status: .ok)

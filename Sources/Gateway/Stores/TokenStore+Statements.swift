@@ -33,11 +33,25 @@ extension TokenStore {
             """
         }
 
-        static func byHash(_ hash: [UInt8]) -> PostgresQuery {
-            """
-            SELECT \(unescaped: columns) FROM queue_tokens t CROSS JOIN waiting_room w
-            WHERE t.token_hash = \(ByteBuffer(bytes: hash)) AND w.id = 1
-            """
+        /// The poll's lookup, prepared once per connection: polls are the hottest path.
+        struct ByHash: PostgresPreparedStatement {
+            static let sql = """
+                SELECT t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
+                       now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
+                FROM queue_tokens t CROSS JOIN waiting_room w
+                WHERE t.token_hash = $1 AND w.id = 1
+                """
+            typealias Row = TokenRow
+
+            let hash: [UInt8]
+
+            func makeBindings() throws -> PostgresBindings {
+                var bindings = PostgresBindings()
+                bindings.append(ByteBuffer(bytes: hash))
+                return bindings
+            }
+
+            func decodeRow(_ row: PostgresRow) throws -> TokenRow { try Statements.decode(row) }
         }
 
         /// Ends the user's live token if it outlived its TTL before the queue worker got to it.

@@ -61,7 +61,11 @@ struct TokenStore: Sendable {
 
     /// The token with this secret, if any.
     func find(token: String) async throws -> TokenRow? {
-        try await fetch(Statements.byHash(Secrets.sha256(token)))
+        let statement = Statements.ByHash(hash: Secrets.sha256(token))
+        return try await database.run { client in
+            for try await row in try await client.execute(statement, logger: database.logger) { return Optional(row) }
+            return nil
+        }
     }
 
     /// Records a poll of a waiting token.

@@ -1,0 +1,39 @@
+import Hummingbird
+import Shared
+
+/// Concerts (public), and — behind the queue gate — bookable schedules and seat maps.
+struct CatalogController<Context: RequestContext> {
+    let auth: Authenticator
+    let gate: QueueGate
+    let catalog: CatalogStore
+
+    func addRoutes(to router: Router<Context>) {
+        router.get(RouterPath(Routes.concerts)) { _, _ in try await concerts() }
+        router.get(RouterPath(Routes.concertSchedules)) { request, context in try await schedules(request, context) }
+        router.get(RouterPath(Routes.scheduleSeats)) { request, context in try await seats(request, context) }
+    }
+
+    struct ConcertList: Encodable { let concerts: [CatalogStore.Concert] }
+    struct ScheduleList: Encodable { let schedules: [CatalogStore.Schedule] }
+    struct SeatMap: Encodable { let scheduleId: Int64; let seats: [CatalogStore.Seat] }
+
+    func concerts() async throws -> Response {
+        try JSONBody.response(ConcertList(concerts: try await catalog.concerts()))
+    }
+
+    func schedules(_ request: Request, _ context: Context) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let concertID = try PathID.parse("concertId", from: context)
+        try await gate.requireActive(request, userID: caller.userID)
+        guard let schedules = try await catalog.schedules(concertID: concertID) else { throw Problem.notFound }
+        return try JSONBody.response(ScheduleList(schedules: schedules))
+    }
+
+    func seats(_ request: Request, _ context: Context) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let scheduleID = try PathID.parse("scheduleId", from: context)
+        try await gate.requireActive(request, userID: caller.userID)
+        guard let seats = try await catalog.seats(scheduleID: scheduleID) else { throw Problem.notFound }
+        return try JSONBody.response(SeatMap(scheduleId: scheduleID, seats: seats))
+    }
+}

@@ -1,0 +1,38 @@
+import Hummingbird
+import Shared
+
+/// The check in front of every endpoint API.md marks *queue*: an `X-Queue-Token` that belongs to
+/// the caller and is active — `401 queue_token_invalid` or `403 queue_token_not_active` otherwise.
+struct QueueGate: Sendable {
+    let tokens: TokenStore
+
+    /// The caller's token from `X-Queue-Token`, whatever its status, or `401 queue_token_invalid`
+    /// (missing, unknown, or another user's).
+    func ownedToken(_ request: Request, userID: Int64) async throws -> (row: TokenRow, token: String) {
+        guard let token = request.headers[.queueToken], !token.isEmpty, token.count <= 200,
+              let row = try await tokens.find(token: token), row.userID == userID else {
+            throw Problem.queueTokenInvalid
+        }
+        return (row, token)
+    }
+
+    /// Returns the caller's active token, or throws the matching problem.
+    @discardableResult
+    func requireActive(_ request: Request, userID: Int64) async throws -> TokenRow {
+        let row = try await ownedToken(request, userID: userID).row
+        let status = row.effectiveStatus
+        guard status == "active" else { throw Problem.queueTokenNotActive(status) }
+        return row
+    }
+}
+
+/// A path segment that must be a positive 64-bit integer id.
+enum PathID {
+    /// The id in `name`, or `400 invalid_request`.
+    static func parse(_ name: String, from context: some RequestContext) throws -> Int64 {
+        guard let raw = context.parameters.get(name), let id = Int64(raw), id > 0 else {
+            throw Problem.invalidRequest("'\(name)' must be a positive integer.")
+        }
+        return id
+    }
+}

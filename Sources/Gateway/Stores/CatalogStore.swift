@@ -1,0 +1,77 @@
+import Foundation
+import PostgresNIO
+import Shared
+
+/// Reads concerts, bookable schedules and seat maps straight from Postgres.
+struct CatalogStore: Sendable {
+    let database: GatewayDatabase
+
+    struct Concert: Encodable, Sendable { let id: Int64; let title: String; let artist: String }
+    struct Schedule: Encodable, Sendable {
+        let id: Int64; let concertId: Int64; let startsAt: Date; let price: Int64; let totalSeats: Int; let availableSeats: Int
+    }
+    struct Seat: Encodable, Sendable { let seatNo: Int; let status: String }
+
+    func concerts() async throws -> [Concert] {
+        try await database.run { client in
+            var result: [Concert] = []
+            for try await (id, title, artist) in try await client.query(Statements.concerts, logger: database.logger)
+                .decode((Int64, String, String).self) {
+                result.append(Concert(id: id, title: title, artist: artist))
+            }
+            return result
+        }
+    }
+
+    /// The concert's schedules that start in the future, or nil when there is no such concert.
+    func schedules(concertID: Int64) async throws -> [Schedule]? {
+        try await database.run { client in
+            var exists = false
+            for try await _ in try await client.query(Statements.concertExists(concertID), logger: database.logger) { exists = true }
+            guard exists else { return nil }
+            var result: [Schedule] = []
+            for try await (id, startsAt, price, total, available) in try await client.query(
+                Statements.schedules(concertID), logger: database.logger).decode((Int64, Date, Int64, Int, Int).self) {
+                result.append(Schedule(id: id, concertId: concertID, startsAt: startsAt, price: price, totalSeats: total,
+                                       availableSeats: available))
+            }
+            return result
+        }
+    }
+
+    /// Every seat of the schedule in seat order, or nil when there is no such schedule.
+    func seats(scheduleID: Int64) async throws -> [Seat]? {
+        try await database.run { client in
+            var result: [Seat] = []
+            for try await (seatNo, status) in try await client.query(Statements.seats(scheduleID), logger: database.logger)
+                .decode((Int, String).self) {
+                result.append(Seat(seatNo: seatNo, status: status))
+            }
+            return result.isEmpty ? nil : result
+        }
+    }
+
+    enum Statements {
+        static let concerts: PostgresQuery = "SELECT id, title, artist FROM concerts ORDER BY id"
+
+        static func concertExists(_ id: Int64) -> PostgresQuery { "SELECT 1 FROM concerts WHERE id = \(id)" }
+
+        /// A hold past its expiry counts as available: the reaper may not have released it yet.
+        static func schedules(_ concertID: Int64) -> PostgresQuery {
+            """
+            SELECT s.id, s.starts_at, s.price, s.total_seats,
+                   (SELECT count(*) FROM seats x WHERE x.schedule_id = s.id
+                      AND (x.status = 'available' OR (x.status = 'held' AND x.hold_expires_at < now())))::int
+            FROM schedules s WHERE s.concert_id = \(concertID) AND s.starts_at > now()
+            ORDER BY s.starts_at, s.id
+            """
+        }
+
+        static func seats(_ scheduleID: Int64) -> PostgresQuery {
+            """
+            SELECT seat_no, CASE WHEN status = 'held' AND hold_expires_at < now() THEN 'available' ELSE status END
+            FROM seats WHERE schedule_id = \(scheduleID) ORDER BY seat_no
+            """
+        }
+    }
+}

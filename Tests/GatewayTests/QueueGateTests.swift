@@ -1,0 +1,72 @@
+import Foundation
+import HummingbirdTesting
+import PostgresNIO
+import Shared
+import Testing
+import TestSupport
+
+@Suite("Queue gate and catalogue reads")
+struct QueueGateTests {
+    /// A concert with one future and one past schedule of 3 seats each; returns (concert, future schedule).
+    static func seed(_ db: PostgresClient) async throws -> (Int64, Int64) {
+        let concert = try #require(try await db.scalar("INSERT INTO concerts (title, artist) VALUES ('Gala', 'Orchestra') RETURNING id", as: Int64.self))
+        let future = try #require(try await db.scalar("""
+            INSERT INTO schedules (concert_id, starts_at, price, total_seats) VALUES (\(concert), now() + interval '30 days', 50000, 3) RETURNING id
+            """, as: Int64.self))
+        let past = try #require(try await db.scalar("""
+            INSERT INTO schedules (concert_id, starts_at, price, total_seats) VALUES (\(concert), now() - interval '1 day', 50000, 3) RETURNING id
+            """, as: Int64.self))
+        for schedule in [future, past] {
+            try await db.query("INSERT INTO seats (schedule_id, seat_no) SELECT \(schedule), n FROM generate_series(1, 3) n")
+        }
+        // Seat 2 held (live), seat 3 held but expired: shown as available.
+        try await db.query("UPDATE seats SET status = 'held', hold_expires_at = now() + interval '5 minutes' WHERE schedule_id = \(future) AND seat_no = 2")
+        try await db.query("UPDATE seats SET status = 'held', hold_expires_at = now() - interval '1 second' WHERE schedule_id = \(future) AND seat_no = 3")
+        return (concert, future)
+    }
+
+    @Test("401 without or with a foreign token, 403 with queueStatus while waiting, 200 once active")
+    func gate() async throws {
+        try await TestGateway.run(["ADMIT_PER_SECOND": "5", "QUEUE_TICK": "0.2"]) { api, db in
+            let (concert, schedule) = try await Self.seed(db)
+            let ada = try await api.newUser("ada")
+            let bob = try await api.newUser("bob")
+            let adaToken = try #require(try await api.token(ada.key)["token"] as? String)
+            let path = "/v1/concerts/\(concert)/schedules"
+            ErrorPathTests.expectProblem(try await api.call(.get, path), 401, "unauthorized")
+            ErrorPathTests.expectProblem(try await api.call(.get, path, key: ada.key), 401, "queue_token_invalid")
+            ErrorPathTests.expectProblem(try await api.call(.get, path, key: bob.key, token: adaToken), 401, "queue_token_invalid")
+            let waiting = try await api.call(.get, path, key: ada.key, token: adaToken)
+            ErrorPathTests.expectProblem(waiting, 403, "queue_token_not_active")
+            #expect(waiting["queueStatus"] as? String == "waiting")
+            // Validation comes before the queue token: a bad id is 400 even while waiting.
+            ErrorPathTests.expectProblem(try await api.call(.get, "/v1/concerts/abc/schedules", key: ada.key, token: adaToken), 400, "invalid_request")
+            ErrorPathTests.expectProblem(try await api.call(.get, "/v1/schedules/0/seats", key: ada.key, token: adaToken), 400, "invalid_request")
+
+            try await db.query("UPDATE queue_tokens SET status = 'active', activated_at = now(), expires_at = now() + interval '10 minutes' WHERE user_id = \(ada.id)")
+            let schedules = try await api.call(.get, path, key: ada.key, token: adaToken)
+            #expect(schedules.status == 200)
+            let list = try #require(schedules["schedules"] as? [[String: Any]])
+            #expect(list.count == 1)
+            #expect(list.first?["id"] as? Int == Int(schedule))
+            #expect(list.first?["availableSeats"] as? Int == 2)
+            #expect(list.first?["totalSeats"] as? Int == 3)
+            let seats = try await api.call(.get, "/v1/schedules/\(schedule)/seats", key: ada.key, token: adaToken)
+            let map = try #require(seats["seats"] as? [[String: Any]])
+            #expect(map.map { $0["status"] as? String } == ["available", "held", "available"])
+            ErrorPathTests.expectProblem(try await api.call(.get, "/v1/concerts/999999/schedules", key: ada.key, token: adaToken), 404, "not_found")
+            ErrorPathTests.expectProblem(try await api.call(.get, "/v1/schedules/999999/seats", key: ada.key, token: adaToken), 404, "not_found")
+
+            try await db.query("UPDATE queue_tokens SET expires_at = now() - interval '1 second' WHERE user_id = \(ada.id)")
+            let expired = try await api.call(.get, path, key: ada.key, token: adaToken)
+            ErrorPathTests.expectProblem(expired, 403, "queue_token_not_active")
+            #expect(expired["queueStatus"] as? String == "expired")
+            try await db.query("UPDATE queue_tokens SET status = 'done', ended_at = now() WHERE user_id = \(ada.id)")
+            #expect(try await api.call(.get, path, key: ada.key, token: adaToken)["queueStatus"] as? String == "done")
+
+            let concerts = try await api.call(.get, "/v1/concerts")
+            #expect(concerts.status == 200)
+            #expect((concerts["concerts"] as? [[String: Any]])?.first?["title"] as? String == "Gala")
+        }
+    }
+}
