@@ -41,6 +41,8 @@ func buildRouter(settings: Settings, client: PostgresClient, logger: Logger) -> 
     UsersController(users: UserStore(database: database)).addRoutes(to: router)
     let tokens = TokenStore(database: database)
     QueueController(auth: auth, tokens: tokens).addRoutes(to: router)
-    CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: CatalogStore(database: database)).addRoutes(to: router)
+    let catalog = CatalogStore(database: database)
+    CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: catalog).addRoutes(to: router)
+    AdminController(adminKey: settings.adminKey, catalog: catalog).addRoutes(to: router)
     return router
 }

@@ -7,6 +7,7 @@ enum Routes {
     static let concerts = "/v1/concerts"
     static let concertSchedules = "/v1/concerts/{concertId}/schedules"
     static let scheduleSeats = "/v1/schedules/{scheduleId}/seats"
+    static let adminConcerts = "/v1/admin/concerts"
 
     /// Method and path template of each route (`{name}` is a path parameter).
     static let all: [(method: String, path: String)] = [
@@ -14,6 +15,7 @@ enum Routes {
         ("POST", queueTokens),
         ("GET", currentToken),
         ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
+        ("POST", adminConcerts),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ]
 

@@ -12,6 +12,32 @@ struct CatalogStore: Sendable {
     }
     struct Seat: Encodable, Sendable { let seatNo: Int; let status: String }
 
+    /// A schedule to create.
+    struct NewSchedule: Sendable { let startsAt: Date; let price: Int64; let seats: Int }
+    struct CreatedSchedule: Encodable, Sendable { let id: Int64; let startsAt: Date; let price: Int64; let totalSeats: Int }
+    struct CreatedConcert: Encodable, Sendable {
+        let id: Int64; let title: String; let artist: String; let schedules: [CreatedSchedule]
+    }
+
+    /// Inserts a concert, its schedules and every seat, in one transaction.
+    func createConcert(title: String, artist: String, schedules: [NewSchedule]) async throws -> CreatedConcert {
+        try await database.run { client in
+            try await client.inTransaction(logger: database.logger) { connection in
+                var concertID: Int64 = 0
+                for try await id in try await connection.query(Statements.insertConcert(title: title, artist: artist), logger: database.logger)
+                    .decode(Int64.self) { concertID = id }
+                var created: [CreatedSchedule] = []
+                for schedule in schedules {
+                    for try await id in try await connection.query(
+                        Statements.insertSchedule(concertID: concertID, schedule), logger: database.logger).decode(Int64.self) {
+                        created.append(CreatedSchedule(id: id, startsAt: schedule.startsAt, price: schedule.price, totalSeats: schedule.seats))
+                    }
+                }
+                return CreatedConcert(id: concertID, title: title, artist: artist, schedules: created)
+            }
+        }
+    }
+
     func concerts() async throws -> [Concert] {
         try await database.run { client in
             var result: [Concert] = []
@@ -53,6 +79,23 @@ struct CatalogStore: Sendable {
 
     enum Statements {
         static let concerts: PostgresQuery = "SELECT id, title, artist FROM concerts ORDER BY id"
+
+        static func insertConcert(title: String, artist: String) -> PostgresQuery {
+            "INSERT INTO concerts (title, artist) VALUES (\(title), \(artist)) RETURNING id"
+        }
+
+        /// The schedule and all its seats, in one statement.
+        static func insertSchedule(concertID: Int64, _ schedule: NewSchedule) -> PostgresQuery {
+            """
+            WITH s AS (
+                INSERT INTO schedules (concert_id, starts_at, price, total_seats)
+                VALUES (\(concertID), \(schedule.startsAt), \(schedule.price), \(schedule.seats)) RETURNING id
+            ), seats AS (
+                INSERT INTO seats (schedule_id, seat_no) SELECT s.id, n FROM s, generate_series(1, \(schedule.seats)) n
+            )
+            SELECT id FROM s
+            """
+        }
 
         static func concertExists(_ id: Int64) -> PostgresQuery { "SELECT 1 FROM concerts WHERE id = \(id)" }
 
