@@ -11,12 +11,7 @@ struct LeaderFailoverTests {
         let url = try await TestDatabase.create(migrated: true)
         defer { Task { try? await TestDatabase.drop(url.database) } }
         try await TestDatabase.withClient(url) { db in
-            try await db.query("INSERT INTO users (name, api_key_hash) SELECT 'fan', sha256(('k' || n)::bytea) FROM generate_series(1, 2000) n")
-            try await db.query("""
-                INSERT INTO queue_tokens (user_id, token_hash, salt, last_seen_at)
-                SELECT id, sha256(('t' || id)::bytea), '\\x00000000000000000000000000000000'::bytea, now() + interval '1 hour'
-                FROM users ORDER BY id
-                """)
+            try await db.fillWaitingLine(count: 2000)
             let env = ["DATABASE_URL": url.urlString, "ADMIT_PER_SECOND": "10", "QUEUE_TICK": "0.5"]
             let workers = try (0..<3).map { _ in try RunningProcess("stagedoor-queue-worker", environment: env) }
             let leaderFound = await eventually(timeout: .seconds(30)) { workers.contains { $0.output.contains("became admission leader") } }

@@ -44,18 +44,6 @@ struct AdmissionPlanTests {
 
 @Suite("Admission against Postgres")
 struct AdmissionTests {
-    /// Waiting tokens for `count` new users, in line in insertion order.
-    static func fill(_ db: PostgresClient, count: Int) async throws {
-        try await db.query("""
-            INSERT INTO users (name, api_key_hash) SELECT 'fan', sha256(('k' || n)::bytea) FROM generate_series(1, \(count)) n
-            """)
-        try await db.query("""
-            INSERT INTO queue_tokens (user_id, token_hash, salt, last_seen_at)
-            SELECT id, sha256(('t' || id)::bytea), '\\x00000000000000000000000000000000'::bytea, now() + interval '1 hour'
-            FROM users ORDER BY id
-            """)
-    }
-
     static func withAdmission<T: Sendable>(
         _ values: [String: String], _ body: @escaping @Sendable (PostgresClient) async throws -> T
     ) async throws -> T {
@@ -79,7 +67,7 @@ struct AdmissionTests {
     @Test("first in, first out: tokens activate in line order")
     func fifo() async throws {
         try await Self.withAdmission(["ADMIT_PER_SECOND": "10", "QUEUE_TICK": "0.1"]) { db in
-            try await Self.fill(db, count: 12)
+            try await db.fillWaitingLine(count: 12)
             #expect(try await eventually {
                 try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 12
             })
@@ -101,7 +89,7 @@ struct AdmissionTests {
     @Test("the admitted rate is the configured rate")
     func rate() async throws {
         try await Self.withAdmission(["ADMIT_PER_SECOND": "20", "QUEUE_TICK": "0.2"]) { db in
-            try await Self.fill(db, count: 500)
+            try await db.fillWaitingLine(count: 500)
             #expect(try await eventually {
                 try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) ?? 0 > 0
             })
@@ -117,7 +105,7 @@ struct AdmissionTests {
     @Test("never more active tokens than MAX_ACTIVE")
     func cap() async throws {
         try await Self.withAdmission(["ADMIT_PER_SECOND": "1000", "QUEUE_TICK": "0.1", "MAX_ACTIVE": "5"]) { db in
-            try await Self.fill(db, count: 30)
+            try await db.fillWaitingLine(count: 30)
             #expect(try await eventually {
                 try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 5
             })

@@ -7,3 +7,18 @@ extension PostgresClient {
         return nil
     }
 }
+
+extension PostgresClient {
+    /// Puts `count` new users in the waiting line, in insertion order, with tokens that will not
+    /// expire as idle for an hour (their secrets are not known: for admission tests, not HTTP polls).
+    public func fillWaitingLine(count: Int) async throws {
+        try await query("""
+            INSERT INTO users (name, api_key_hash) SELECT 'fan', sha256(('k' || n)::bytea) FROM generate_series(1, \(count)) n
+            """)
+        try await query("""
+            INSERT INTO queue_tokens (user_id, token_hash, salt, last_seen_at)
+            SELECT id, sha256(('t' || id)::bytea), '\\x00000000000000000000000000000000'::bytea, now() + interval '1 hour'
+            FROM users WHERE name = 'fan' AND NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = users.id) ORDER BY id
+            """)
+    }
+}
