@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "QueueWorker", "Shared", "TestSupport",
+                "Gateway", "QueueWorker", "PaymentWorker", "Shared", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

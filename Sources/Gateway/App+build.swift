@@ -4,18 +4,46 @@ import PostgresNIO
 import ServiceLifecycle
 import Shared
 
-/// The gateway's services, in start order: the pool, then the HTTP application (which waits for
-/// the database and migrates before it starts listening).
+/// The gateway's services, in start order: the pool, the reply listener and the NOTIFY coalescer,
+/// then the HTTP application (which waits for the database and migrates before it starts listening).
 func buildGateway(settings: Settings) -> [any Service] {
     let process = "gateway"
     let client = Database.makeClient(settings, process: process)
-    return [client, buildApplication(settings: settings, client: client)]
+    let parts = GatewayParts(settings: settings, client: client)
+    return [client] + parts.services + [buildApplication(settings: settings, client: client, parts: parts)]
 }
 
-/// The HTTP application over `client`; tests build it the same way.
-func buildApplication(settings: Settings, client: PostgresClient) -> some ApplicationProtocol {
+/// What the routes share with the gateway's background services.
+struct GatewayParts: Sendable {
+    let board = ReplyBoard()
+    let coalescer: NotifyCoalescer?
+    let listener: NotificationListener
+    let jobs: JobStore
+
+    init(settings: Settings, client: PostgresClient) {
+        let plain = JobStore(client: client, logger: Observability.logger("gateway", "jobs"))
+        let coalescer = settings.notifyCoalesce > .zero
+            ? NotifyCoalescer(window: settings.notifyCoalesce, logger: Observability.logger("gateway", "coalescer")) {
+                try await plain.notifyWorkers()
+            }
+            : nil
+        let board = self.board
+        self.coalescer = coalescer
+        self.jobs = JobStore(client: client, coalescer: coalescer, logger: Observability.logger("gateway", "jobs"))
+        self.listener = NotificationListener(
+            url: settings.databaseURL, channels: [JobStore.doneChannel], applicationName: "stagedoor-gateway-replies",
+            logger: Observability.logger("gateway", "replies"),
+            onConnect: { board.rescan() }, onNotification: { _, payload in board.finished(payload: payload) })
+    }
+
+    /// The background services the routes need running.
+    var services: [any Service] { [listener] + (coalescer.map { [$0] } ?? []) }
+}
+
+/// The HTTP application over `client`; tests build the router the same way.
+func buildApplication(settings: Settings, client: PostgresClient, parts: GatewayParts) -> some ApplicationProtocol {
     let logger = Observability.logger("gateway", "http")
-    let router = buildRouter(settings: settings, client: client, logger: logger)
+    let router = buildRouter(settings: settings, client: client, parts: parts, logger: logger)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "stagedoor-gateway"),
@@ -31,18 +59,22 @@ func buildApplication(settings: Settings, client: PostgresClient) -> some Applic
 }
 
 /// Every route with its middleware.
-func buildRouter(settings: Settings, client: PostgresClient, logger: Logger) -> Router<BasicRequestContext> {
+func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts, logger: Logger) -> Router<BasicRequestContext> {
     let database = GatewayDatabase(client: client, deadline: settings.requestTimeout, logger: Observability.logger("gateway", "db"))
     let auth = Authenticator(database: database)
+    let tokens = TokenStore(database: database)
+    let catalog = CatalogStore(database: database)
+    let replies = JobReplies(jobs: parts.jobs, board: parts.board, database: database, replyTimeout: settings.replyTimeout,
+                             maxAttempts: settings.jobMaxAttempts)
     let router = Router()
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(ProblemMiddleware(logger: logger))
     OperationsRoutes.add(to: router, client: client, logger: logger)
     UsersController(users: UserStore(database: database)).addRoutes(to: router)
-    let tokens = TokenStore(database: database)
     QueueController(auth: auth, tokens: tokens).addRoutes(to: router)
-    let catalog = CatalogStore(database: database)
     CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: catalog).addRoutes(to: router)
     AdminController(adminKey: settings.adminKey, catalog: catalog).addRoutes(to: router)
+    PointsController(auth: auth, database: database, replies: replies).addRoutes(to: router)
+    JobsController(auth: auth, database: database, jobs: parts.jobs).addRoutes(to: router)
     return router
 }

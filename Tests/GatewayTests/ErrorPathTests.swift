@@ -82,7 +82,8 @@ struct ErrorPathTests {
         let dead = try #require(DatabaseURL(parsing: "postgres://postgres@127.0.0.1:1/nowhere"))
         try await TestDatabase.withClient(dead) { client in
             let settings = try Settings(values: ["REQUEST_TIMEOUT": "1", "DATABASE_URL": dead.urlString])
-            let router = buildRouter(settings: settings, client: client, logger: Logger(label: "test.gateway"))
+            let router = buildRouter(settings: settings, client: client, parts: GatewayParts(settings: settings, client: client),
+                                     logger: Logger(label: "test.gateway"))
             try await Application(router: router).test(.router) { http in
                 let api = TestAPI(client: http)
                 let started = ContinuousClock.now

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 @testable import Gateway
+@testable import PaymentWorker
 @testable import QueueWorker
 import Shared
 import TestSupport
@@ -13,14 +14,27 @@ import TestSupport
 /// optionally with the queue worker's admission running in-process.
 enum TestGateway {
     static func run<T: Sendable>(
-        _ overrides: [String: String] = [:], admission: Bool = false,
+        _ overrides: [String: String] = [:], admission: Bool = false, paymentWorker: Bool = false,
         _ body: @escaping @Sendable (TestAPI, PostgresClient) async throws -> T
     ) async throws -> T {
         try await TestDatabase.withDatabase(poolSize: 20) { client, url in
             var values = overrides
             values["DATABASE_URL"] = url.urlString
             let settings = try Settings(values: values)
+            let parts = GatewayParts(settings: settings, client: client)
             return try await withThrowingTaskGroup(of: T?.self) { group in
+                for service in parts.services {
+                    group.addTask {
+                        try await service.run()
+                        return nil
+                    }
+                }
+                if paymentWorker {
+                    group.addTask {
+                        try await TestPaymentWorker.run(settings: settings, client: client)
+                        return nil
+                    }
+                }
                 if admission {
                     group.addTask {
                         try await AdmissionService(settings: settings, logger: Logger(label: "test.admission")).run()
@@ -28,7 +42,7 @@ enum TestGateway {
                     }
                 }
                 group.addTask {
-                    let router = buildRouter(settings: settings, client: client, logger: Logger(label: "test.gateway"))
+                    let router = buildRouter(settings: settings, client: client, parts: parts, logger: Logger(label: "test.gateway"))
                     return try await Application(router: router).test(.router) { http in try await body(TestAPI(client: http), client) }
                 }
                 defer { group.cancelAll() }
@@ -37,6 +51,23 @@ enum TestGateway {
                 }
                 throw TestSetupError("the gateway test ended without a result")
             }
+        }
+    }
+}
+
+/// The payment worker's claim loops and listener, in-process, with the real handlers.
+enum TestPaymentWorker {
+    static func run(settings: Settings, client: PostgresClient) async throws {
+        let wake = WakeSignal()
+        let runner = JobRunner(client: client, handlers: paymentHandlers(settings: settings), batchSize: settings.workerBatch,
+                               logger: Logger(label: "test.payment"))
+        let worker = JobWorker(runner: runner, wake: wake, concurrency: 2, pollInterval: .seconds(1), logger: Logger(label: "test.payment"))
+        let listener = NotificationListener(
+            url: settings.databaseURL, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-payment-listener",
+            logger: Logger(label: "test.payment"), onConnect: { wake.signal() }, onNotification: { _, _ in wake.signal() })
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await listener.run() }
+            group.addTask { try await worker.run() }
         }
     }
 }
@@ -81,4 +112,9 @@ struct TestAPI: Sendable {
     func token(_ key: String) async throws -> Reply {
         try await call(.post, "/v1/queue/tokens", key: key)
     }
+}
+
+/// The real charge handler, for tests that run a batch by hand.
+enum ChargeForTest {
+    static var handler: any JobHandler { paymentHandlers(settings: .defaults)[0] }
 }

@@ -80,8 +80,9 @@ struct WaitingRoomTests {
         try await TestGateway.run(["ADMIT_PER_SECOND": "100", "QUEUE_TICK": "0.1", "ACTIVE_TTL": "0.6"], admission: true) { api, db in
             let user = try await api.newUser()
             let token = try #require(try await api.token(user.key)["token"] as? String)
+            // Admitted (the active window is short: check the row, not a poll that may land after it).
             #expect(try await eventually {
-                try await api.call(.get, "/v1/queue/tokens/current", key: user.key, token: token)["status"] as? String == "active"
+                try await db.scalar("SELECT activated_at IS NOT NULL FROM queue_tokens WHERE user_id = \(user.id)", as: Bool.self) == true
             })
             #expect(try await eventually {
                 try await api.call(.get, "/v1/queue/tokens/current", key: user.key, token: token)["status"] as? String == "expired"

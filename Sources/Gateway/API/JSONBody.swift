@@ -9,13 +9,21 @@ enum JSONBody {
 
     /// Decodes the request body as `T`, or throws the matching problem (400, 413).
     static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        try decode(type, from: try await collect(request))
+    }
+
+    /// The request body, at most 64 KiB, or `413 payload_too_large`.
+    static func collect(_ request: Request) async throws -> ByteBuffer {
         var request = request
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: limit)
+            return try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
             throw Problem.payloadTooLarge
         }
+    }
+
+    /// Decodes a collected body as `T`, or throws `400 invalid_request`.
+    static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         guard buffer.readableBytes > 0 else { throw Problem.invalidRequest("A JSON body is required.") }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))

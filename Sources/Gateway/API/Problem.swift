@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Shared
 
 /// An `application/problem+json` answer with one of API.md's stable codes.
 struct Problem: HTTPResponseError, Sendable {
@@ -14,12 +15,7 @@ struct Problem: HTTPResponseError, Sendable {
 
     /// The problem's JSON body, keys sorted.
     var body: String {
-        var object: [String: Any] = [
-            "type": "urn:stagedoor:problem:\(code)", "title": title, "status": Int(status.code), "code": code, "detail": detail,
-        ]
-        for (key, value) in extra { object[key] = value.json }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        ProblemDocument.json(status: Int(status.code), code: code, title: title, detail: detail, extra: extra.mapValues(\.json))
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {

@@ -8,6 +8,9 @@ enum Routes {
     static let concertSchedules = "/v1/concerts/{concertId}/schedules"
     static let scheduleSeats = "/v1/schedules/{scheduleId}/seats"
     static let adminConcerts = "/v1/admin/concerts"
+    static let points = "/v1/points"
+    static let charge = "/v1/points/charge"
+    static let job = "/v1/jobs/{jobId}"
 
     /// Method and path template of each route (`{name}` is a path parameter).
     static let all: [(method: String, path: String)] = [
@@ -16,6 +19,7 @@ enum Routes {
         ("GET", currentToken),
         ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
         ("POST", adminConcerts),
+        ("GET", points), ("POST", charge), ("GET", job),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ]
 

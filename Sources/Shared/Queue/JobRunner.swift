@@ -132,7 +132,8 @@ public struct JobRunner: Sendable {
     }
 
     /// The answer a client gets for a job that gave up: a `503 unavailable` problem.
-    static let deadBody = #"{"code":"unavailable","detail":"The request could not be completed; retry later.","status":503,"title":"Service unavailable","type":"urn:stagedoor:problem:unavailable"}"#
+    static let deadBody = ProblemDocument.json(
+        status: 503, code: "unavailable", title: "Service unavailable", detail: "The request could not be completed; retry later.")
 }
 
 /// Marks a handler's throw on the fast path, so the batch is rerun with savepoints.

@@ -30,6 +30,13 @@ extension JobStore {
             """
         }
 
+        static func find(userID: Int64, kind: JobKind, key: String) -> PostgresQuery {
+            """
+            SELECT id, kind, state, attempts, user_id, request_hash, response_status, response_body::text, last_error
+            FROM jobs WHERE user_id = \(userID) AND kind = \(kind.rawValue) AND idempotency_key = \(key)
+            """
+        }
+
         static func decodeRecord(_ row: PostgresRow) throws -> JobRecord {
             let (id, kind, state, attempts, userID, hash, status, body, lastError) = try row.decode(
                 (Int64, String, String, Int, Int64?, ByteBuffer?, Int?, String?, String?).self)

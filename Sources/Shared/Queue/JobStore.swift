@@ -54,6 +54,13 @@ public struct JobStore: Sendable {
         return nil
     }
 
+    /// The job this user enqueued with this idempotency key for this kind, if any.
+    public func find(userID: Int64, kind: JobKind, idempotencyKey: String) async throws -> JobRecord? {
+        let rows = try await client.query(Statements.find(userID: userID, kind: kind, key: idempotencyKey), logger: logger)
+        for try await row in rows { return try Statements.decodeRecord(row) }
+        return nil
+    }
+
     /// Sends a `jobs` wake-up outside any enqueue (the coalescer's trailing edge, a rescan).
     public func notifyWorkers() async throws {
         try await client.run("SELECT pg_notify(\(Self.jobsChannel), '')", logger: logger)

@@ -1,0 +1,88 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Shared
+
+/// Turns a write into a job and the job's outcome into the HTTP answer: the final answer when the
+/// job finishes within `REPLY_TIMEOUT`, else `202` with the job's location.
+struct JobReplies: Sendable {
+    let jobs: JobStore
+    let board: ReplyBoard
+    let database: GatewayDatabase
+    let replyTimeout: Duration
+    let maxAttempts: Int
+
+    /// Validates an `Idempotency-Key` header: 1–255 visible ASCII characters.
+    static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw Problem.invalidRequest("'Idempotency-Key' must be 1 to 255 visible ASCII characters.")
+        }
+        return key
+    }
+
+    /// A digest of the body as a JSON value: key order and spacing do not matter.
+    static func requestHash(_ body: ByteBuffer) -> [UInt8] {
+        let data = Data(body.readableBytesView)
+        if let value = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
+           let canonical = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
+            return Secrets.sha256(String(decoding: canonical, as: UTF8.self))
+        }
+        return Secrets.sha256(String(decoding: data, as: UTF8.self))
+    }
+
+    /// The replay of an earlier request with this key, if there was one (`409` if its body differed).
+    func replay(userID: Int64, kind: JobKind, key: String?, hash: [UInt8]) async throws -> Response? {
+        guard let key else { return nil }
+        guard let existing = try await database.run({ _ in try await jobs.find(userID: userID, kind: kind, idempotencyKey: key) }) else {
+            return nil
+        }
+        return try await answer(for: existing, hash: hash)
+    }
+
+    /// Enqueues the job and answers with its outcome (or 202).
+    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: [UInt8]) async throws -> Response {
+        let json = String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
+        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash, maxAttempts: maxAttempts)
+        switch try await database.run({ _ in try await jobs.enqueue(job) }) {
+        case .created(let id):
+            return try await wait(for: id)
+        case .existing(let record):
+            return try await answer(for: record, hash: hash)
+        }
+    }
+
+    private func answer(for record: JobRecord, hash: [UInt8]) async throws -> Response {
+        guard record.requestHash == hash else {
+            throw Problem(status: .conflict, code: "idempotency_conflict", title: "Idempotency conflict",
+                          detail: "This Idempotency-Key was used with a different request body.")
+        }
+        if let outcome = record.outcome { return Self.response(outcome) }
+        return try await wait(for: record.id)
+    }
+
+    private func wait(for id: Int64) async throws -> Response {
+        let finished = try await board.awaitFinished(jobID: id, timeout: replyTimeout) {
+            try await database.run { _ in try await jobs.find(id: id) }
+        }
+        if let outcome = finished?.outcome { return Self.response(outcome) }
+        let accepted = try JSONBody.response(JobAccepted(jobId: id, status: "queued"), status: .accepted,
+                                             headers: [.location: "/v1/jobs/\(id)"])
+        return accepted
+    }
+
+    struct JobAccepted: Encodable { let jobId: Int64; let status: String }
+
+    /// A stored outcome as the HTTP answer it stands for.
+    static func response(_ outcome: JobOutcome) -> Response {
+        let type = outcome.status >= 400 ? "application/problem+json" : "application/json"
+        var headers: HTTPFields = [.contentType: type]
+        if outcome.status == 503 { headers[.retryAfter] = "1" }
+        return Response(status: .init(code: outcome.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: outcome.body)))
+    }
+}
+
+extension HTTPField.Name {
+    /// `Idempotency-Key`.
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+}

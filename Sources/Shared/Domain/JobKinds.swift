@@ -1,0 +1,33 @@
+/// The job kinds gateways enqueue and payment workers run.
+extension JobKind {
+    /// Adds points to a wallet: payload `{"userId", "amount"}`.
+    public static let chargePoints = JobKind("charge_points")
+}
+
+/// A charge job's input.
+public struct ChargePointsPayload: Codable, Sendable {
+    public let userId: Int64
+    public let amount: Int64
+    public init(userId: Int64, amount: Int64) {
+        self.userId = userId
+        self.amount = amount
+    }
+}
+
+/// A wallet as API.md shows it.
+public struct WalletBody: Codable, Sendable, Equatable {
+    public let userId: Int64
+    public let balance: Int64
+    public init(userId: Int64, balance: Int64) {
+        self.userId = userId
+        self.balance = balance
+    }
+}
+
+/// Points limits from API.md.
+public enum Points {
+    /// The largest balance a wallet may hold.
+    public static let maxBalance: Int64 = 9_000_000_000_000_000_000
+    /// The range of one charge.
+    public static let chargeRange: ClosedRange<Int64> = 1...1_000_000_000
+}
