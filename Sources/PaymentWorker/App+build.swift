@@ -5,7 +5,7 @@ import Shared
 
 /// The job handlers this worker runs.
 func paymentHandlers(settings: Settings) -> [any JobHandler] {
-    [ChargePointsHandler()]
+    [ChargePointsHandler(), ReserveSeatHandler(holdTTL: settings.holdTTL), PayHandler(), CancelReservationHandler()]
 }
 
 /// The payment worker's services, in start order: the pool, then (once the database is ready)

@@ -1,6 +1,6 @@
 /// How many waiting tokens one tick may admit: the configured rate over the time since the last
 /// tick (fractions carried to the next tick, so 2.5/s alternates 2 and 3), never above the cap on
-/// active tokens, and never a burst after a stall or while the line was empty.
+/// active tokens, and never a burst after a long stall or while the line was empty.
 struct AdmissionPlan: Sendable {
     let admitPerSecond: Double
     let maxActive: Int
@@ -16,7 +16,8 @@ struct AdmissionPlan: Sendable {
 
     /// The most this tick may admit, given the number of tokens active now.
     mutating func allowance(at now: ContinuousClock.Instant, active: Int) -> Int {
-        let elapsed = lastTick.map { min(now - $0, tick * 2) } ?? tick
+        // A late tick (a busy machine) still admits for the time that passed, up to 2 s or two ticks.
+        let elapsed = lastTick.map { min(now - $0, max(tick * 2, .seconds(2))) } ?? tick
         lastTick = now
         carry += admitPerSecond * elapsed.secondsValue
         let room = max(0, maxActive - active)

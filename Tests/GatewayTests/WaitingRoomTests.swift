@@ -98,15 +98,16 @@ struct WaitingRoomTests {
 
     @Test("a waiting token not polled within WAITING_IDLE_TTL expires; one that is polled keeps its place")
     func idleTTL() async throws {
-        try await TestGateway.run(["ADMIT_PER_SECOND": "0.001", "QUEUE_TICK": "0.1", "WAITING_IDLE_TTL": "1"], admission: true) { api, db in
+        try await TestGateway.run(["ADMIT_PER_SECOND": "0.001", "QUEUE_TICK": "0.1", "WAITING_IDLE_TTL": "4"], admission: true) { api, db in
             let polled = try await api.newUser("polled")
             let silent = try await api.newUser("silent")
             let polledToken = try #require(try await api.token(polled.key)["token"] as? String)
             let silentToken = try #require(try await api.token(silent.key)["token"] as? String)
-            for _ in 0..<12 {
+            let until = ContinuousClock.now + .seconds(6)
+            while ContinuousClock.now < until {
                 let poll = try await api.call(.get, "/v1/queue/tokens/current", key: polled.key, token: polledToken)
                 #expect(poll["status"] as? String == "waiting")
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(250))
             }
             let silentPoll = try await api.call(.get, "/v1/queue/tokens/current", key: silent.key, token: silentToken)
             #expect(silentPoll.status == 200)

@@ -36,9 +36,12 @@ struct AdmissionPlanTests {
         let start = ContinuousClock.now
         #expect(plan.allowance(at: start, active: 0) == 10)
         plan.admitted(0)  // the line was empty
-        // A 60 s stall counts as at most two ticks; unused allowance is kept up to one tick.
+        // A 60 s stall counts as at most 2 s; unused allowance is kept up to one tick.
         let after = plan.allowance(at: start + .seconds(60), active: 0)
         #expect(after <= 30)
+        plan.admitted(after)
+        // A tick 0.5 s late still admits for the time that passed: the rate holds on a busy machine.
+        #expect(plan.allowance(at: start + .seconds(61.5), active: 0) >= 15)
     }
 }
 

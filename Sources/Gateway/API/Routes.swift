@@ -11,6 +11,9 @@ enum Routes {
     static let points = "/v1/points"
     static let charge = "/v1/points/charge"
     static let job = "/v1/jobs/{jobId}"
+    static let reservations = "/v1/reservations"
+    static let reservation = "/v1/reservations/{reservationId}"
+    static let payments = "/v1/payments"
 
     /// Method and path template of each route (`{name}` is a path parameter).
     static let all: [(method: String, path: String)] = [
@@ -20,6 +23,7 @@ enum Routes {
         ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
         ("POST", adminConcerts),
         ("GET", points), ("POST", charge), ("GET", job),
+        ("POST", reservations), ("GET", reservations), ("DELETE", reservation), ("POST", payments),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ]
 

@@ -31,3 +31,50 @@ public enum Points {
     /// The range of one charge.
     public static let chargeRange: ClosedRange<Int64> = 1...1_000_000_000
 }
+
+extension JobKind {
+    /// Holds a seat: payload ``ReserveSeatPayload``.
+    public static let reserveSeat = JobKind("reserve_seat")
+    /// Pays a held reservation: payload ``PayPayload``.
+    public static let pay = JobKind("pay")
+    /// Cancels a reservation: payload ``CancelReservationPayload``.
+    public static let cancelReservation = JobKind("cancel_reservation")
+}
+
+/// A `reserve_seat` job's input.
+public struct ReserveSeatPayload: Codable, Sendable {
+    public let userId: Int64
+    public let scheduleId: Int64
+    public let seatNo: Int
+    public init(userId: Int64, scheduleId: Int64, seatNo: Int) {
+        self.userId = userId
+        self.scheduleId = scheduleId
+        self.seatNo = seatNo
+    }
+}
+
+/// A `pay` job's input.
+public struct PayPayload: Codable, Sendable {
+    public let userId: Int64
+    public let reservationId: Int64
+    public init(userId: Int64, reservationId: Int64) {
+        self.userId = userId
+        self.reservationId = reservationId
+    }
+}
+
+/// A `cancel_reservation` job's input.
+public struct CancelReservationPayload: Codable, Sendable {
+    public let userId: Int64
+    public let reservationId: Int64
+    public init(userId: Int64, reservationId: Int64) {
+        self.userId = userId
+        self.reservationId = reservationId
+    }
+}
+
+/// Booking rules from API.md.
+public enum Booking {
+    /// Live holds one user may have in one schedule.
+    public static let maxHoldsPerSchedule = 4
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import PostgresNIO
+import Shared
+
+/// Seat holds (`POST`/`DELETE /v1/reservations`, as jobs), the caller's reservations (`GET`),
+/// and payment (`POST /v1/payments`, a job).
+struct ReservationsController<Context: RequestContext> {
+    let auth: Authenticator
+    let gate: QueueGate
+    let database: GatewayDatabase
+    let replies: JobReplies
+
+    func addRoutes(to router: Router<Context>) {
+        router.post(RouterPath(Routes.reservations)) { request, _ in try await reserve(request) }
+        router.get(RouterPath(Routes.reservations)) { request, _ in try await list(request) }
+        router.delete(RouterPath(Routes.reservation)) { request, context in try await cancel(request, context) }
+        router.post(RouterPath(Routes.payments)) { request, _ in try await pay(request) }
+    }
+
+    struct ReserveRequest: Decodable { let scheduleId: Int64; let seatNo: Int }
+    struct PayRequest: Decodable { let reservationId: Int64 }
+
+    func reserve(_ request: Request) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let key = try JobReplies.idempotencyKey(request)
+        let raw = try await JSONBody.collect(request)
+        let hash = JobReplies.requestHash(raw)
+        if let replay = try await replies.replay(userID: caller.userID, kind: .reserveSeat, key: key, hash: hash) { return replay }
+        let body = try JSONBody.decode(ReserveRequest.self, from: raw)
+        guard body.scheduleId > 0 else { throw Problem.invalidRequest("'scheduleId' must be a positive integer.") }
+        guard (1...1000).contains(body.seatNo) else { throw Problem.invalidRequest("'seatNo' is out of range.") }
+        try await gate.requireActive(request, userID: caller.userID)
+        return try await replies.run(
+            kind: .reserveSeat, payload: ReserveSeatPayload(userId: caller.userID, scheduleId: body.scheduleId, seatNo: body.seatNo),
+            userID: caller.userID, key: key, hash: hash)
+    }
+
+    func pay(_ request: Request) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let key = try JobReplies.idempotencyKey(request)
+        let raw = try await JSONBody.collect(request)
+        let hash = JobReplies.requestHash(raw)
+        if let replay = try await replies.replay(userID: caller.userID, kind: .pay, key: key, hash: hash) { return replay }
+        let body = try JSONBody.decode(PayRequest.self, from: raw)
+        guard body.reservationId > 0 else { throw Problem.invalidRequest("'reservationId' must be a positive integer.") }
+        try await gate.requireActive(request, userID: caller.userID)
+        return try await replies.run(kind: .pay, payload: PayPayload(userId: caller.userID, reservationId: body.reservationId),
+                                     userID: caller.userID, key: key, hash: hash)
+    }
+
+    func cancel(_ request: Request, _ context: Context) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let id = try PathID.parse("reservationId", from: context)
+        try await JSONBody.expectNone(request)
+        return try await replies.run(kind: .cancelReservation, payload: CancelReservationPayload(userId: caller.userID, reservationId: id),
+                                     userID: caller.userID, key: nil, hash: [])
+    }
+
+    struct ReservationList: Encodable { let reservations: [ReservationView] }
+
+    struct ReservationView: Encodable {
+        let reservationId: Int64; let scheduleId: Int64; let seatNo: Int; let status: String; let price: Int64
+        let holdExpiresAt: Date; let paidAt: Date?
+
+        enum CodingKeys: String, CodingKey { case reservationId, scheduleId, seatNo, status, price, holdExpiresAt, paidAt }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(reservationId, forKey: .reservationId)
+            try container.encode(scheduleId, forKey: .scheduleId)
+            try container.encode(seatNo, forKey: .seatNo)
+            try container.encode(status, forKey: .status)
+            try container.encode(price, forKey: .price)
+            try container.encode(holdExpiresAt, forKey: .holdExpiresAt)
+            try container.encode(paidAt, forKey: .paidAt)  // null until paid
+        }
+    }
+
+    func list(_ request: Request) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let views = try await database.run { client in
+            var views: [ReservationView] = []
+            for try await (id, schedule, seat, status, price, expires, paid) in try await client.query("""
+                SELECT id, schedule_id, seat_no,
+                       CASE WHEN status = 'held' AND hold_expires_at <= now() THEN 'expired' ELSE status END,
+                       price, hold_expires_at, paid_at
+                FROM reservations WHERE user_id = \(caller.userID) ORDER BY id
+                """).decode((Int64, Int64, Int, String, Int64, Date, Date?).self) {
+                views.append(ReservationView(reservationId: id, scheduleId: schedule, seatNo: seat, status: status, price: price,
+                                             holdExpiresAt: expires, paidAt: paid))
+            }
+            return views
+        }
+        return try JSONBody.response(ReservationList(reservations: views))
+    }
+}

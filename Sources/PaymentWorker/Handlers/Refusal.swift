@@ -1,0 +1,55 @@
+import Foundation
+import Shared
+
+/// The refusals handlers answer with: finished jobs carrying API.md's 4xx problems.
+enum Refusal {
+    static func make(_ status: Int, _ code: String, _ title: String, _ detail: String, extra: [String: Any] = [:]) -> JobOutcome {
+        JobOutcome(status: status, body: ProblemDocument.json(status: status, code: code, title: title, detail: detail, extra: extra))
+    }
+
+    static let notFound = make(404, "not_found", "Not found", "No such resource.")
+    static let seatUnavailable = make(409, "seat_unavailable", "Seat unavailable", "That seat is held or sold.")
+    static let alreadyReserved = make(409, "already_reserved", "Already reserved",
+                                      "You already hold the most seats allowed in this schedule (\(Booking.maxHoldsPerSchedule)).")
+    static let alreadyPaid = make(409, "already_paid", "Already paid", "This reservation is already paid.")
+    static let holdExpired = make(410, "hold_expired", "Hold expired", "The hold on this seat ran out or was cancelled.")
+    static func invalid(_ detail: String) -> JobOutcome { make(400, "invalid_request", "Invalid request", detail) }
+    static func insufficientPoints(balance: Int64, required: Int64) -> JobOutcome {
+        make(402, "insufficient_points", "Insufficient points", "Your balance is below the price.",
+             extra: ["balance": balance, "required": required])
+    }
+
+    /// A success body, keys sorted, dates RFC 3339.
+    static func success(_ status: Int, _ value: some Encodable) throws -> JobOutcome {
+        let encoder = JSONEncoder.sorted
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(.iso8601))
+        }
+        return JobOutcome(status: status, body: String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
+
+/// A reservation as API.md shows it; `paidAt` is null until paid.
+struct ReservationBody: Encodable {
+    let reservationId: Int64
+    let scheduleId: Int64
+    let seatNo: Int
+    let status: String
+    let price: Int64
+    let holdExpiresAt: Date
+    let paidAt: Date?
+
+    enum CodingKeys: String, CodingKey { case reservationId, scheduleId, seatNo, status, price, holdExpiresAt, paidAt }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(reservationId, forKey: .reservationId)
+        try container.encode(scheduleId, forKey: .scheduleId)
+        try container.encode(seatNo, forKey: .seatNo)
+        try container.encode(status, forKey: .status)
+        try container.encode(price, forKey: .price)
+        try container.encode(holdExpiresAt, forKey: .holdExpiresAt)
+        try container.encode(paidAt, forKey: .paidAt)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Shared
+
+/// `reserve_seat`: one conditional UPDATE of the seat row is the arbiter — of any number of
+/// concurrent requests for a seat, exactly one holds it. At most four live holds per user and schedule.
+struct ReserveSeatHandler: JobHandler {
+    let kind = JobKind.reserveSeat
+    let holdTTL: Duration
+
+    struct Created: Encodable {
+        let reservationId: Int64; let scheduleId: Int64; let seatNo: Int; let status: String; let price: Int64; let holdExpiresAt: Date
+    }
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        let p = try job.decodePayload(ReserveSeatPayload.self)
+        var schedule: (total: Int, price: Int64)?
+        for try await row in try await connection.query(
+            "SELECT total_seats, price FROM schedules WHERE id = \(p.scheduleId)", logger: logger).decode((Int, Int64).self) {
+            schedule = row
+        }
+        guard let schedule else { return Refusal.notFound }
+        guard (1...schedule.total).contains(p.seatNo) else {
+            return Refusal.invalid("'seatNo' must be from 1 to \(schedule.total) in this schedule.")
+        }
+        // One user's reservations in one schedule are decided one at a time, so the limit holds.
+        let holdsKey = "holds:\(p.userId):\(p.scheduleId)"
+        try await connection.run("SELECT pg_advisory_xact_lock(hashtextextended(\(holdsKey), 0))", logger: logger)
+        var live = 0
+        for try await count in try await connection.query("""
+            SELECT count(*)::int FROM reservations
+            WHERE user_id = \(p.userId) AND schedule_id = \(p.scheduleId) AND status = 'held' AND hold_expires_at > now()
+            """, logger: logger).decode(Int.self) { live = count }
+        guard live < Booking.maxHoldsPerSchedule else { return Refusal.alreadyReserved }
+        let seconds = holdTTL.secondsValue
+        var expiresAt: Date?
+        for try await at in try await connection.query("""
+            UPDATE seats SET status = 'held', hold_expires_at = now() + make_interval(secs => \(seconds)), reservation_id = NULL
+            WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo)
+              AND (status = 'available' OR (status = 'held' AND hold_expires_at < now()))
+            RETURNING hold_expires_at
+            """, logger: logger).decode(Date.self) { expiresAt = at }
+        guard let expiresAt else { return Refusal.seatUnavailable }
+        // A hold that ran out on this seat ends here, if the reaper had not got to it.
+        try await connection.run("""
+            UPDATE reservations SET status = 'expired', updated_at = now()
+            WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo) AND status = 'held'
+            """, logger: logger)
+        var reservationID: Int64 = 0
+        for try await id in try await connection.query("""
+            WITH r AS (
+                INSERT INTO reservations (user_id, schedule_id, seat_no, status, price, hold_expires_at)
+                VALUES (\(p.userId), \(p.scheduleId), \(p.seatNo), 'held', \(schedule.price), \(expiresAt)) RETURNING id
+            ), s AS (
+                UPDATE seats SET reservation_id = (SELECT id FROM r) WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo)
+            )
+            SELECT id FROM r
+            """, logger: logger).decode(Int64.self) { reservationID = id }
+        return try Refusal.success(201, Created(reservationId: reservationID, scheduleId: p.scheduleId, seatNo: p.seatNo,
+                                                status: "held", price: schedule.price, holdExpiresAt: expiresAt))
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
