@@ -87,6 +87,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "PaymentWorkerTests",
+            dependencies: ["PaymentWorker", "Shared", "TestSupport"]
+        ),
+        .testTarget(
             name: "QueueWorkerTests",
             dependencies: ["QueueWorker", "Shared", "TestSupport"]
         ),

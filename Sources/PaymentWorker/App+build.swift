@@ -28,9 +28,10 @@ func buildPaymentWorker(settings: Settings, handlers: [any JobHandler]? = nil) -
     let maintenance = JobMaintenance(
         store: JobStore(client: client, logger: Observability.logger(process, "jobs")),
         retention: settings.jobRetention, logger: Observability.logger(process, "maintenance"))
+    let reaper = HoldReaper(client: client, every: .seconds(5), logger: Observability.logger(process, "holds"))
     var services: [any Service] = [
         client,
-        AfterDatabaseReady(client: client, settings: settings, services: [listener, worker, maintenance],
+        AfterDatabaseReady(client: client, settings: settings, services: [listener, worker, maintenance, reaper],
                            logger: Observability.logger(process, "startup")),
     ]
     if let metrics = OperationsRoutes.server(settings: settings, client: client, process: process) {

@@ -1,0 +1,51 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Shared
+
+/// Releases seat holds that ran out: the seat is available again and its reservation `expired`.
+/// Reservation time also treats a lapsed hold as available, so this keeps the seat map and
+/// `GET /v1/reservations` tidy rather than deciding anything.
+struct HoldReaper: Service {
+    let client: PostgresClient
+    let every: Duration
+    let logger: Logger
+
+    /// One sweep; returns how many holds it released.
+    @discardableResult
+    func sweep() async throws -> Int {
+        var released = 0
+        for try await count in try await client.query("""
+            WITH lapsed AS (
+                SELECT schedule_id, seat_no, reservation_id FROM seats
+                WHERE status = 'held' AND hold_expires_at < now()
+                ORDER BY schedule_id, seat_no
+                LIMIT 1000
+                FOR UPDATE SKIP LOCKED
+            ), seats_freed AS (
+                UPDATE seats s SET status = 'available', hold_expires_at = NULL, reservation_id = NULL
+                FROM lapsed l WHERE s.schedule_id = l.schedule_id AND s.seat_no = l.seat_no
+                RETURNING l.reservation_id
+            ), reservations_ended AS (
+                UPDATE reservations r SET status = 'expired', updated_at = now()
+                FROM seats_freed f WHERE r.id = f.reservation_id AND r.status = 'held'
+            )
+            SELECT count(*)::int FROM seats_freed
+            """, logger: logger).decode(Int.self) { released = count }
+        return released
+    }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let released = try await withDeadline(.seconds(30)) { try await sweep() }
+                    if released > 0 { logger.info("released lapsed holds", metadata: ["holds.released": "\(released)"]) }
+                } catch {
+                    logger.warning("hold sweep failed", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try? await Task.sleep(for: every)
+            }
+        }
+    }
+}
