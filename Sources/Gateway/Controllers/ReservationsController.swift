@@ -57,37 +57,19 @@ struct ReservationsController<Context: RequestContext> {
                                      userID: caller.userID, key: nil, hash: [])
     }
 
-    struct ReservationList: Encodable { let reservations: [ReservationView] }
-
-    struct ReservationView: Encodable {
-        let reservationId: Int64; let scheduleId: Int64; let seatNo: Int; let status: String; let price: Int64
-        let holdExpiresAt: Date; let paidAt: Date?
-
-        enum CodingKeys: String, CodingKey { case reservationId, scheduleId, seatNo, status, price, holdExpiresAt, paidAt }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(reservationId, forKey: .reservationId)
-            try container.encode(scheduleId, forKey: .scheduleId)
-            try container.encode(seatNo, forKey: .seatNo)
-            try container.encode(status, forKey: .status)
-            try container.encode(price, forKey: .price)
-            try container.encode(holdExpiresAt, forKey: .holdExpiresAt)
-            try container.encode(paidAt, forKey: .paidAt)  // null until paid
-        }
-    }
+    struct ReservationList: Encodable { let reservations: [ReservationBody] }
 
     func list(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
         let views = try await database.run { client in
-            var views: [ReservationView] = []
+            var views: [ReservationBody] = []
             for try await (id, schedule, seat, status, price, expires, paid) in try await client.query("""
                 SELECT id, schedule_id, seat_no,
                        CASE WHEN status = 'held' AND hold_expires_at <= now() THEN 'expired' ELSE status END,
                        price, hold_expires_at, paid_at
                 FROM reservations WHERE user_id = \(caller.userID) ORDER BY id
                 """).decode((Int64, Int64, Int, String, Int64, Date, Date?).self) {
-                views.append(ReservationView(reservationId: id, scheduleId: schedule, seatNo: seat, status: status, price: price,
+                views.append(ReservationBody(reservationId: id, scheduleId: schedule, seatNo: seat, status: status, price: price,
                                              holdExpiresAt: expires, paidAt: paid))
             }
             return views

@@ -29,27 +29,3 @@ enum Refusal {
         return JobOutcome(status: status, body: String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 }
-
-/// A reservation as API.md shows it; `paidAt` is null until paid.
-struct ReservationBody: Encodable {
-    let reservationId: Int64
-    let scheduleId: Int64
-    let seatNo: Int
-    let status: String
-    let price: Int64
-    let holdExpiresAt: Date
-    let paidAt: Date?
-
-    enum CodingKeys: String, CodingKey { case reservationId, scheduleId, seatNo, status, price, holdExpiresAt, paidAt }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(reservationId, forKey: .reservationId)
-        try container.encode(scheduleId, forKey: .scheduleId)
-        try container.encode(seatNo, forKey: .seatNo)
-        try container.encode(status, forKey: .status)
-        try container.encode(price, forKey: .price)
-        try container.encode(holdExpiresAt, forKey: .holdExpiresAt)
-        try container.encode(paidAt, forKey: .paidAt)
-    }
-}
