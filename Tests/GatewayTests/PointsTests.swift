@@ -112,4 +112,26 @@ struct PointsTests {
             #expect((response["body"] as? [String: Any])?["balance"] as? Int == 10)
         }
     }
+
+    @Test("history: newest first, paged with limit and before; bad parameters are 400")
+    func history() async throws {
+        try await TestGateway.run(paymentWorker: true) { api, _ in
+            let user = try await api.newUser()
+            for amount in [10, 20, 30] {
+                #expect(try await api.call(.post, "/v1/points/charge", key: user.key, body: "{\"amount\": \(amount)}").status == 200)
+            }
+            let all = try await api.call(.get, "/v1/points/history", key: user.key)
+            let entries = try #require(all["entries"] as? [[String: Any]])
+            #expect(entries.map { $0["amount"] as? Int } == [30, 20, 10])
+            #expect(entries.map { $0["balanceAfter"] as? Int } == [60, 30, 10])
+            #expect(entries.allSatisfy { $0["kind"] as? String == "charge" && $0["at"] is String })
+            let newest = try #require(entries.first?["id"] as? Int)
+            let page = try await api.call(.get, "/v1/points/history?limit=1&before=\(newest)", key: user.key)
+            #expect((page["entries"] as? [[String: Any]])?.map { $0["amount"] as? Int } == [20])
+            for bad in ["limit=0", "limit=101", "limit=x", "before=0", "before=-3"] {
+                ErrorPathTests.expectProblem(try await api.call(.get, "/v1/points/history?\(bad)", key: user.key), 400, "invalid_request")
+            }
+            ErrorPathTests.expectProblem(try await api.call(.get, "/v1/points/history"), 401, "unauthorized")
+        }
+    }
 }

@@ -10,6 +10,7 @@ enum Routes {
     static let adminConcerts = "/v1/admin/concerts"
     static let points = "/v1/points"
     static let charge = "/v1/points/charge"
+    static let history = "/v1/points/history"
     static let job = "/v1/jobs/{jobId}"
     static let reservations = "/v1/reservations"
     static let reservation = "/v1/reservations/{reservationId}"
@@ -22,7 +23,7 @@ enum Routes {
         ("GET", currentToken),
         ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
         ("POST", adminConcerts),
-        ("GET", points), ("POST", charge), ("GET", job),
+        ("GET", points), ("POST", charge), ("GET", history), ("GET", job),
         ("POST", reservations), ("GET", reservations), ("DELETE", reservation), ("POST", payments),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ]

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import PostgresNIO
 import Shared
@@ -11,6 +12,35 @@ struct PointsController<Context: RequestContext> {
     func addRoutes(to router: Router<Context>) {
         router.get(RouterPath(Routes.points)) { request, _ in try await balance(request) }
         router.post(RouterPath(Routes.charge)) { request, _ in try await charge(request) }
+        router.get(RouterPath(Routes.history)) { request, _ in try await history(request) }
+    }
+
+    struct HistoryEntry: Encodable { let id: Int64; let kind: String; let amount: Int64; let balanceAfter: Int64; let at: Date }
+    struct History: Encodable { let entries: [HistoryEntry] }
+
+    /// `GET /v1/points/history?limit=50&before=<id>`: the caller's ledger, newest first.
+    func history(_ request: Request) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        let query = request.uri.queryParameters
+        let limit = try query.get("limit").map { raw -> Int in
+            guard let value = Int(raw), (1...100).contains(value) else { throw Problem.invalidRequest("'limit' must be 1 to 100.") }
+            return value
+        } ?? 50
+        let before = try query.get("before").map { raw -> Int64 in
+            guard let value = Int64(raw), value > 0 else { throw Problem.invalidRequest("'before' must be a positive integer.") }
+            return value
+        } ?? Int64.max
+        let entries = try await database.run { client in
+            var entries: [HistoryEntry] = []
+            for try await (id, kind, amount, after, at) in try await client.query("""
+                SELECT id, kind, amount, balance_after, created_at FROM point_history
+                WHERE user_id = \(caller.userID) AND id < \(before) ORDER BY id DESC LIMIT \(limit)
+                """).decode((Int64, String, Int64, Int64, Date).self) {
+                entries.append(HistoryEntry(id: id, kind: kind, amount: amount, balanceAfter: after, at: at))
+            }
+            return entries
+        }
+        return try JSONBody.response(History(entries: entries))
     }
 
     struct ChargeRequest: Decodable { let amount: Int64 }
