@@ -57,15 +57,12 @@ struct PointsController<Context: RequestContext> {
 
     func charge(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let key = try JobReplies.idempotencyKey(request)
-        let raw = try await JSONBody.collect(request)
-        let hash = JobReplies.requestHash(raw)
-        if let replay = try await replies.replay(userID: caller.userID, kind: .chargePoints, key: key, hash: hash) { return replay }
-        let body = try JSONBody.decode(ChargeRequest.self, from: raw)
+        let (write, replay) = try await replies.begin(request, userID: caller.userID, kind: .chargePoints)
+        if let replay { return replay }
+        let body = try JSONBody.decode(ChargeRequest.self, from: write.body)
         guard Points.chargeRange.contains(body.amount) else {
             throw Problem.invalidRequest("'amount' must be a whole number from 1 to 1,000,000,000.")
         }
-        return try await replies.run(kind: .chargePoints, payload: ChargePointsPayload(userId: caller.userID, amount: body.amount),
-                                     userID: caller.userID, key: key, hash: hash)
+        return try await replies.run(write, payload: ChargePointsPayload(userId: caller.userID, amount: body.amount))
     }
 }

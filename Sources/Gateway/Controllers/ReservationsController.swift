@@ -23,30 +23,23 @@ struct ReservationsController<Context: RequestContext> {
 
     func reserve(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let key = try JobReplies.idempotencyKey(request)
-        let raw = try await JSONBody.collect(request)
-        let hash = JobReplies.requestHash(raw)
-        if let replay = try await replies.replay(userID: caller.userID, kind: .reserveSeat, key: key, hash: hash) { return replay }
-        let body = try JSONBody.decode(ReserveRequest.self, from: raw)
+        let (write, replay) = try await replies.begin(request, userID: caller.userID, kind: .reserveSeat)
+        if let replay { return replay }
+        let body = try JSONBody.decode(ReserveRequest.self, from: write.body)
         guard body.scheduleId > 0 else { throw Problem.invalidRequest("'scheduleId' must be a positive integer.") }
         guard (1...1000).contains(body.seatNo) else { throw Problem.invalidRequest("'seatNo' is out of range.") }
         try await gate.requireActive(request, userID: caller.userID)
-        return try await replies.run(
-            kind: .reserveSeat, payload: ReserveSeatPayload(userId: caller.userID, scheduleId: body.scheduleId, seatNo: body.seatNo),
-            userID: caller.userID, key: key, hash: hash)
+        return try await replies.run(write, payload: ReserveSeatPayload(userId: caller.userID, scheduleId: body.scheduleId, seatNo: body.seatNo))
     }
 
     func pay(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let key = try JobReplies.idempotencyKey(request)
-        let raw = try await JSONBody.collect(request)
-        let hash = JobReplies.requestHash(raw)
-        if let replay = try await replies.replay(userID: caller.userID, kind: .pay, key: key, hash: hash) { return replay }
-        let body = try JSONBody.decode(PayRequest.self, from: raw)
+        let (write, replay) = try await replies.begin(request, userID: caller.userID, kind: .pay)
+        if let replay { return replay }
+        let body = try JSONBody.decode(PayRequest.self, from: write.body)
         guard body.reservationId > 0 else { throw Problem.invalidRequest("'reservationId' must be a positive integer.") }
         try await gate.requireActive(request, userID: caller.userID)
-        return try await replies.run(kind: .pay, payload: PayPayload(userId: caller.userID, reservationId: body.reservationId),
-                                     userID: caller.userID, key: key, hash: hash)
+        return try await replies.run(write, payload: PayPayload(userId: caller.userID, reservationId: body.reservationId))
     }
 
     func cancel(_ request: Request, _ context: Context) async throws -> Response {

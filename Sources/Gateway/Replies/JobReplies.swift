@@ -31,6 +31,29 @@ struct JobReplies: Sendable {
         return Secrets.sha256(String(decoding: data, as: UTF8.self))
     }
 
+    /// A write request read up to its validation: its key, body and digest.
+    struct Write: Sendable {
+        let userID: Int64
+        let kind: JobKind
+        let key: String?
+        let body: ByteBuffer
+        let hash: [UInt8]
+    }
+
+    /// Reads an idempotent write the way API.md orders it: the key is checked, and a replay of an
+    /// earlier request with that key is answered (or `409`) before the body is validated.
+    func begin(_ request: Request, userID: Int64, kind: JobKind) async throws -> (write: Write, replay: Response?) {
+        let key = try Self.idempotencyKey(request)
+        let body = try await JSONBody.collect(request)
+        let write = Write(userID: userID, kind: kind, key: key, body: body, hash: Self.requestHash(body))
+        return (write, try await replay(userID: userID, kind: kind, key: key, hash: write.hash))
+    }
+
+    /// Enqueues `write` as a job with `payload` and answers with its outcome (or 202).
+    func run(_ write: Write, payload: some Encodable) async throws -> Response {
+        try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash)
+    }
+
     /// The replay of an earlier request with this key, if there was one (`409` if its body differed).
     func replay(userID: Int64, kind: JobKind, key: String?, hash: [UInt8]) async throws -> Response? {
         guard let key else { return nil }
