@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // The numbered migrations in sql/, compiled into the binaries.
@@ -53,7 +54,9 @@ let package = Package(
                 "Shared",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-            ]
+            ],
+            // A link to the top-level openapi.yaml, served at /openapi.yaml.
+            resources: [.embedInCode("API/openapi.yaml")]
         ),
         .executableTarget(
             name: "QueueWorker",
@@ -84,6 +87,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "QueueWorker", "PaymentWorker", "Shared", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(

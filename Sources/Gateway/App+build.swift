@@ -70,6 +70,7 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     router.middlewares.add(MetricsMiddleware())
     router.middlewares.add(ProblemMiddleware(logger: logger))
     OperationsRoutes.add(to: router, client: client, logger: logger)
+    OpenAPIDocument.addRoute(to: router)
     UsersController(users: UserStore(database: database)).addRoutes(to: router)
     QueueController(auth: auth, tokens: tokens).addRoutes(to: router)
     CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: catalog).addRoutes(to: router)

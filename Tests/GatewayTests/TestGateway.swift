@@ -99,6 +99,13 @@ struct TestAPI: Sendable {
         }
     }
 
+    /// The status, headers and raw body bytes.
+    func raw(_ method: HTTPRequest.Method, _ path: String) async throws -> (status: Int, headers: HTTPFields, body: Data) {
+        try await client.execute(uri: path, method: method, headers: [:], body: nil) { response in
+            (Int(response.status.code), response.headers, Data(response.body.readableBytesView))
+        }
+    }
+
     /// A new user: (id, API key).
     func newUser(_ name: String = "fan") async throws -> (id: Int64, key: String) {
         let reply = try await call(.post, "/v1/users", body: #"{"name": "\#(name)"}"#)

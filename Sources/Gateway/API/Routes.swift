@@ -15,6 +15,7 @@ enum Routes {
     static let reservations = "/v1/reservations"
     static let reservation = "/v1/reservations/{reservationId}"
     static let payments = "/v1/payments"
+    static let openAPI = "/openapi.yaml"
 
     /// Method and path template of each route (`{name}` is a path parameter).
     static let all: [(method: String, path: String)] = [
@@ -25,7 +26,7 @@ enum Routes {
         ("POST", adminConcerts),
         ("GET", points), ("POST", charge), ("GET", history), ("GET", job),
         ("POST", reservations), ("GET", reservations), ("DELETE", reservation), ("POST", payments),
-        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+        ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", openAPI),
     ]
 
     /// Whether some route has this path (with any method).
