@@ -3,7 +3,8 @@ import PostgresNIO
 import ServiceLifecycle
 import Shared
 
-/// Releases seat holds that ran out: the seat is available again and its reservation `expired`.
+/// Releases seat holds that ran out: the reservation is `expired` and, unless someone has taken
+/// the seat since, the seat is available again. Locks reservation → seat, as pay and cancel do.
 /// Reservation time also treats a lapsed hold as available, so this keeps the seat map and
 /// `GET /v1/reservations` tidy rather than deciding anything.
 struct HoldReaper: Service {
@@ -11,26 +12,27 @@ struct HoldReaper: Service {
     let every: Duration
     let logger: Logger
 
-    /// One sweep; returns how many holds it released.
+    /// One sweep; returns how many lapsed holds it ended.
     @discardableResult
     func sweep() async throws -> Int {
         var released = 0
         for try await count in try await client.query("""
             WITH lapsed AS (
-                SELECT schedule_id, seat_no, reservation_id FROM seats
+                SELECT id, schedule_id, seat_no FROM reservations
                 WHERE status = 'held' AND hold_expires_at < now()
-                ORDER BY schedule_id, seat_no
+                ORDER BY id
                 LIMIT 1000
                 FOR UPDATE SKIP LOCKED
-            ), seats_freed AS (
-                UPDATE seats s SET status = 'available', hold_expires_at = NULL, reservation_id = NULL
-                FROM lapsed l WHERE s.schedule_id = l.schedule_id AND s.seat_no = l.seat_no
-                RETURNING l.reservation_id
             ), reservations_ended AS (
                 UPDATE reservations r SET status = 'expired', updated_at = now()
-                FROM seats_freed f WHERE r.id = f.reservation_id AND r.status = 'held'
+                FROM lapsed l WHERE r.id = l.id
+            ), seats_freed AS (
+                UPDATE seats s SET status = 'available', hold_expires_at = NULL, reservation_id = NULL
+                FROM lapsed l
+                WHERE s.schedule_id = l.schedule_id AND s.seat_no = l.seat_no AND s.reservation_id = l.id AND s.status = 'held'
+                RETURNING s.seat_no
             )
-            SELECT count(*)::int FROM seats_freed
+            SELECT count(*)::int FROM lapsed
             """, logger: logger).decode(Int.self) { released = count }
         return released
     }

@@ -13,6 +13,11 @@ struct ReserveSeatHandler: JobHandler {
         let reservationId: Int64; let scheduleId: Int64; let seatNo: Int; let status: String; let price: Int64; let holdExpiresAt: Date
     }
 
+    /// Reservations in a batch lock their seats in seat order.
+    func lockOrder(_ job: ClaimedJob) -> String? {
+        (try? job.decodePayload(ReserveSeatPayload.self)).map { lockKey("seat", $0.scheduleId, Int64($0.seatNo)) }
+    }
+
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
         let p = try job.decodePayload(ReserveSeatPayload.self)
         var schedule: (total: Int, price: Int64)?
@@ -27,8 +32,15 @@ struct ReserveSeatHandler: JobHandler {
         // One user's reservations in one schedule are decided one at a time, so the limit holds.
         let holdsKey = "holds:\(p.userId):\(p.scheduleId)"
         try await connection.run("SELECT pg_advisory_xact_lock(hashtextextended(\(holdsKey), 0))", logger: logger)
+        // Counts the user's live holds; and ends the seat's lapsed hold, if the reaper has not yet,
+        // locking that reservation before the seat (the order pay, cancel and the reaper use).
         var live = 0
         for try await count in try await connection.query("""
+            WITH lapsed AS (
+                UPDATE reservations SET status = 'expired', updated_at = now()
+                WHERE id = (SELECT reservation_id FROM seats WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo))
+                  AND status = 'held' AND hold_expires_at < now()
+            )
             SELECT count(*)::int FROM reservations
             WHERE user_id = \(p.userId) AND schedule_id = \(p.scheduleId) AND status = 'held' AND hold_expires_at > now()
             """, logger: logger).decode(Int.self) { live = count }
@@ -42,11 +54,6 @@ struct ReserveSeatHandler: JobHandler {
             RETURNING hold_expires_at
             """, logger: logger).decode(Date.self) { expiresAt = at }
         guard let expiresAt else { return Refusal.seatUnavailable }
-        // A hold that ran out on this seat ends here, if the reaper had not got to it.
-        try await connection.run("""
-            UPDATE reservations SET status = 'expired', updated_at = now()
-            WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo) AND status = 'held'
-            """, logger: logger)
         var reservationID: Int64 = 0
         for try await id in try await connection.query("""
             WITH r AS (

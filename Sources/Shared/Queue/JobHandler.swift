@@ -11,6 +11,18 @@ public protocol JobHandler: Sendable {
     var kind: JobKind { get }
     /// Does the job's work on `connection`, which is inside the claiming transaction.
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome
+    /// The first contended row the job locks, as a sortable key; the runner runs a batch in this
+    /// order (then by id), so two batches take their locks in the same order and do not deadlock.
+    func lockOrder(_ job: ClaimedJob) -> String?
+}
+
+extension JobHandler {
+    public func lockOrder(_ job: ClaimedJob) -> String? { nil }
+}
+
+/// A fixed-width key for `lockOrder`: numbers compare as strings.
+public func lockKey(_ table: String, _ ids: Int64...) -> String {
+    ([table] + ids.map { String(repeating: "0", count: max(0, 19 - String($0).count)) + String($0) }).joined(separator: "/")
 }
 
 /// Thrown for a claimed job whose kind no handler in this worker knows (e.g. during a rolling upgrade).

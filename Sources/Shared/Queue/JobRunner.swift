@@ -91,7 +91,13 @@ public struct JobRunner: Sendable {
             jobs.append(ClaimedJob(id: id, kind: JobKind(kind), payload: payload, attempts: attempts,
                                    maxAttempts: maxAttempts, userID: userID))
         }
-        return jobs
+        return inLockOrder(jobs)
+    }
+
+    /// The batch sorted by each handler's lock key (jobs without one keep their claim order, first).
+    func inLockOrder(_ jobs: [ClaimedJob]) -> [ClaimedJob] {
+        let keyed = jobs.enumerated().map { (index, job) in (key: handlers[job.kind]?.lockOrder(job) ?? "", index: index, job: job) }
+        return keyed.sorted { ($0.key, $0.index) < ($1.key, $1.index) }.map(\.job)
     }
 
     private func handle(_ job: ClaimedJob, on connection: PostgresConnection) async throws -> JobOutcome {
