@@ -1,5 +1,5 @@
 # Stagedoor: the two commands a new user needs are `make run` and `make test`.
-.PHONY: run test bench build clean
+.PHONY: run test bench build clean up down chaos
 
 ## Start PostgreSQL (local data dir unless DATABASE_URL is set), migrate, and run all three processes.
 run:
@@ -12,6 +12,17 @@ test:
 ## Benchmarks: prints a table (release build, throwaway PostgreSQL).
 bench:
 	./scripts/bench.sh
+
+## The local topology: N gateways behind nginx, K queue workers, M payment workers (GATEWAYS=3 QUEUE_WORKERS=2 PAYMENT_WORKERS=3).
+up:
+	./deploy/local/stagedoor-local.sh up
+
+down:
+	./deploy/local/stagedoor-local.sh down
+
+## A flash crowd of U users (default 20,000) while gateways and workers are SIGKILLed and PostgreSQL restarts; checks the invariants.
+chaos:
+	./scripts/chaos.sh
 
 build:
 	swift build -c release

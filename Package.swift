@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "stagedoor-queue-worker", targets: ["QueueWorker"]),
         .executable(name: "stagedoor-payment-worker", targets: ["PaymentWorker"]),
         .executable(name: "stagedoor-bench", targets: ["Bench"]),
+        .executable(name: "stagedoor-load", targets: ["LoadGenerator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The numbered migrations in sql/, compiled into the binaries.
@@ -70,6 +72,14 @@ let package = Package(
             name: "Bench",
             dependencies: [
                 "Shared",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+        .executableTarget(
+            name: "LoadGenerator",
+            dependencies: [
+                "Shared",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

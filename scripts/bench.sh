@@ -6,8 +6,11 @@ cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 pg_ensure_installed
 
-swift build -c release --product stagedoor-bench >/dev/null
-swift build -c release --product stagedoor-gateway >/dev/null
+# BENCH_SECTIONS picks parts: jobs (job engine), http (waiting room), booking (reservations).
+sections=" ${BENCH_SECTIONS:-jobs http booking} "
+[ "${BENCH_SKIP_JOBS:-}" = 1 ] && sections=${sections/ jobs / }
+has() { [[ $sections == *" $1 "* ]]; }
+swift build -c release >/dev/null
 if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; fi
   command -v wrk >/dev/null 2>&1 || { echo "wrk is needed for the HTTP benchmark: apt-get install wrk" >&2; exit 1; }
@@ -25,11 +28,10 @@ url="postgres://postgres@127.0.0.1:$port/postgres"
 # pgbench: one single-row INSERT per transaction, 32 clients, 15 s.
 "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE TABLE pgbench_single (id bigserial PRIMARY KEY, v int NOT NULL)"
 echo "INSERT INTO pgbench_single (v) VALUES (1);" > "$dir/insert.sql"
-tps=$("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c 32 -j 2 -T "${PGBENCH_SECONDS:-15}" -f "$dir/insert.sql" postgres 2>/dev/null |
+tps=$(has jobs || exit 0; "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c 32 -j 2 -T "${PGBENCH_SECONDS:-15}" -f "$dir/insert.sql" postgres 2>/dev/null |
   awk '/^tps = / { print $3; exit }')
-echo "pgbench single-row INSERT at 32 clients: $tps tps" >&2
-
-if [ "${BENCH_SKIP_JOBS:-}" != 1 ]; then
+if has jobs; then
+  echo "pgbench single-row INSERT at 32 clients: $tps tps" >&2
   "$bin/stagedoor-bench" --server-url "$url" --pgbench-tps "$tps" "$@"
 fi
 
@@ -51,6 +53,7 @@ fill_line() {  # fill_line N: benchkey1..N users with waiting tokens benchtoken1
   psql_db httpbench "VACUUM ANALYZE users"
   psql_db httpbench "VACUUM ANALYZE queue_tokens"
 }
+if has http; then
 fill_line 1000
 # Users who will each take one token (ids after the line's users).
 psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 400000) n"
@@ -77,3 +80,25 @@ cat <<TABLE
 | GET /v1/queue/tokens/current, 1,000 waiting | $poll_small | $(ratio "$poll_small" "$plain") |
 | GET /v1/queue/tokens/current, 1,000,000 waiting | $poll_large | $(ratio "$poll_large" "$plain") (vs 1,000: $(ratio "$poll_large" "$poll_small")) |
 TABLE
+fi
+
+# --- Booking: reservations end to end (gateway → job → payment worker → reply), stagedoor-load ---
+if has booking; then
+  DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench" LOG_LEVEL=warning WORKER_BATCH=${BENCH_WORKER_BATCH:-64} \
+    "$bin/stagedoor-payment-worker" > "$dir/payment-worker.log" 2>&1 &
+  pw_pid=$!
+  trap 'kill $gw_pid $pw_pid 2>/dev/null; cleanup' EXIT
+  sleep 2
+  load() { "$bin/stagedoor-load" "$@" --url "http://127.0.0.1:$gw_port" --database-url "postgres://postgres@127.0.0.1:$port/httpbench"; }
+  echo
+  echo "### Booking over HTTP — $(date -u +%F), $(nproc) cores, gateway + payment worker + PostgreSQL + load generator on one machine"
+  echo
+  closed=$(load reserve --connections 64 --seconds "${WRK_SECONDS:-10}")
+  echo "$closed"
+  rate=$(echo "$closed" | awk -F'|' '/^\| POST \/v1\/reservations/ { gsub(/ /, "", $4); print $4 }')
+  half=$(( ${rate:-2} / 2 ))
+  echo
+  load reserve --rate "$half" --connections 512 --seconds "${WRK_SECONDS:-10}"
+  echo
+  load hot-seat --requests 10000 --connections 256
+fi

@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import ArgumentParser
+import Foundation
+import Histogram
+import Synchronization
+
+/// `stagedoor-load reserve`: end-to-end reservations of distinct seats over HTTP — closed loop
+/// with N connections, or open loop at a fixed rate (latency from the intended send time).
+struct ReserveBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reserve", abstract: "Reservations/s on distinct seats, p50/p99 (fixtures written to the database).")
+
+    @OptionGroup var target: Target
+    @Option(help: "Connections (closed loop) or the most requests in flight (paced).") var connections = 64
+    @Option(help: "Seconds to run.") var seconds = 10
+    @Option(help: "Requests per second (open loop); unset = as fast as the connections go.") var rate: Int?
+    @Option(help: "Users with active tokens to spread the requests over.") var users = 20_000
+
+    func run() async throws {
+        let seatsPerSchedule = 1000
+        let needed = max(10_000, (rate ?? 20_000) * seconds * 2)
+        let prefix = "r\(UInt32.random(in: 0...UInt32.max))"
+        let (people, schedules) = try await Fixtures.with(target.databaseUrl) { db in
+            (try await db.activeUsers(prefix: prefix, count: users),
+             try await db.concert(schedules: (needed + seatsPerSchedule - 1) / seatsPerSchedule, seats: seatsPerSchedule, price: 100))
+        }
+        let stats = Stats()
+        let http = target.client(connections: connections)
+        let api = API(http: http, base: target.url, stats: stats, patience: .seconds(30))
+        let next = Counter()
+        let capacity = schedules.count * seatsPerSchedule
+        @Sendable func reserve() async {
+            let index = next.next()
+            guard index < capacity else { return }
+            let user = people[index % people.count]
+            _ = try? await api.call("POST /v1/reservations", .POST, "/v1/reservations", key: user.key, token: user.token,
+                                    body: "{\"scheduleId\": \(schedules[index / seatsPerSchedule]), \"seatNo\": \(index % seatsPerSchedule + 1)}")
+        }
+        stats.restart()
+        let end = ContinuousClock.now + .seconds(seconds)
+        let progress = Progress(stats: stats)
+        if let rate {
+            // Open loop: request k is due at start + k/rate; its latency counts from then.
+            let start = ContinuousClock.now
+            let paced = PacedLatency()
+            await withDiscardingTaskGroup { group in
+                var k = 0
+                while ContinuousClock.now < end {
+                    let due = start + .nanoseconds(Int64(k) * 1_000_000_000 / Int64(rate))
+                    if due > ContinuousClock.now { try? await Task.sleep(until: due, clock: .continuous) }
+                    k += 1
+                    group.addTask {
+                        await reserve()
+                        paced.record(ContinuousClock.now - due)
+                    }
+                }
+            }
+            progress.finish()
+            print(stats.table(title: "Reservations over HTTP, open loop at \(rate)/s for \(seconds) s"))
+            print("")
+            print("latency from the intended send time: p50 \(paced.ms(50)) ms, p99 \(paced.ms(99)) ms (\(paced.count) requests)")
+        } else {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<connections {
+                    group.addTask { while ContinuousClock.now < end { await reserve() } }
+                }
+            }
+            progress.finish()
+            print(stats.table(title: "Reservations over HTTP, \(connections) connections, \(seconds) s"))
+        }
+        try await http.shutdown()
+    }
+}
+
+/// `stagedoor-load hot-seat`: N users ask for the same seat at once.
+struct HotSeatBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hot-seat", abstract: "N concurrent reservations of one seat: time until all are answered, and winners.")
+
+    @OptionGroup var target: Target
+    @Option(help: "Requests, one per user.") var requests = 10_000
+    @Option(help: "HTTP connections.") var connections = 256
+
+    func run() async throws {
+        let prefix = "h\(UInt32.random(in: 0...UInt32.max))"
+        let (people, schedules) = try await Fixtures.with(target.databaseUrl) { db in
+            (try await db.activeUsers(prefix: prefix, count: requests), try await db.concert(schedules: 1, seats: 50, price: 100))
+        }
+        let stats = Stats()
+        let http = target.client(connections: connections)
+        let api = API(http: http, base: target.url, stats: stats, patience: .seconds(60))
+        let body = "{\"scheduleId\": \(schedules[0]), \"seatNo\": 1}"
+        stats.restart()
+        let started = ContinuousClock.now
+        let unanswered = Counter()
+        await withDiscardingTaskGroup { group in
+            for user in people {
+                group.addTask {
+                    do { _ = try await api.call("POST /v1/reservations", .POST, "/v1/reservations", key: user.key, token: user.token, body: body) }
+                    catch { _ = unanswered.next() }
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        print(stats.table(title: "Hot seat: \(requests) reservations of one seat, \(connections) connections"))
+        print("")
+        print("all answered after \(elapsed.formatted(.units(allowed: [.seconds, .milliseconds]))); winners: \(stats.count("201")); " +
+              "seat_unavailable: \(stats.count("409 seat_unavailable")); unanswered: \(unanswered.value)")
+        try await http.shutdown()
+    }
+}
+
+/// Latencies from intended send times, for the open-loop mode.
+final class PacedLatency: Sendable {
+    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three))
+
+    func record(_ latency: Duration) {
+        let micros = UInt64(max(1, latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
+        histogram.withLock { _ = $0.record(min(micros, 120_000_000)) }
+    }
+
+    var count: UInt64 { histogram.withLock { $0.totalCount } }
+    func ms(_ percentile: Double) -> String { histogram.withLock { Stats.ms($0, percentile) } }
+}
+
+/// A shared counter.
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    /// The value before this call's increment.
+    func next() -> Int { atomic.wrappingAdd(1, ordering: .relaxed).oldValue }
+    var value: Int { atomic.load(ordering: .relaxed) }
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The chaos command (`make chaos`): the local topology (3 gateways behind nginx, 2 queue workers,
+# 3 payment workers, its own PostgreSQL), a flash crowd of U users playing the whole journey, and
+# meanwhile a random gateway or worker SIGKILLed and started again every few seconds, and
+# PostgreSQL restarted once. Then the invariants are checked over the database and the clients'
+# records. Exits non-zero when one breaks.
+#
+#   U=20000 scripts/chaos.sh        (U users; CHAOS_EVERY=4 seconds between kills; SEED=… for the victims)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/postgres.sh
+
+users=${U:-20000}
+every=${CHAOS_EVERY:-4}
+RANDOM=${SEED:-$$}
+export STAGEDOOR_LOCAL_DIR=$PWD/.run/chaos
+export PORT=${CHAOS_PORT:-$(pg_free_port)}
+export STAGEDOOR_PG_PORT=$(pg_free_port)
+unset DATABASE_URL
+# Fast admission so the crowd gets through in a minute or two; the default rate is 50/s.
+export ADMIT_PER_SECOND=${ADMIT_PER_SECOND:-400} MAX_ACTIVE=${MAX_ACTIVE:-4000} LOG_LEVEL=${LOG_LEVEL:-warning}
+export ADMIN_KEY=chaos-admin-key
+local=deploy/local/stagedoor-local.sh
+
+rm -rf "$STAGEDOOR_LOCAL_DIR"
+$local up
+trap '$local down >/dev/null 2>&1 || true' EXIT
+. "$STAGEDOOR_LOCAL_DIR/topology.env"
+swift build -c release --product stagedoor-load >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+records=$STAGEDOOR_LOCAL_DIR/records.json
+"$bin/stagedoor-load" crowd --url "http://127.0.0.1:$PORT" --database-url "$DATABASE_URL" --users "$users" \
+  --arrive-over 30 --admin-key "$ADMIN_KEY" --schedules 10 --seats 1000 --admit-per-second "$ADMIT_PER_SECOND" \
+  --records "$records" > "$STAGEDOOR_LOCAL_DIR/crowd.out" &
+crowd=$!
+
+victims=()
+for n in $(seq 1 "$GATEWAYS"); do victims+=("gateway-$n"); done
+for n in $(seq 1 "$QUEUE_WORKERS"); do victims+=("queue-worker-$n"); done
+for n in $(seq 1 "$PAYMENT_WORKERS"); do victims+=("payment-worker-$n"); done
+kills=0
+pg_restarted=no
+declare -A killed=()
+started=$(date +%s)
+while kill -0 "$crowd" 2>/dev/null; do
+  sleep "$every"
+  kill -0 "$crowd" 2>/dev/null || break
+  if [ "$pg_restarted" = no ] && [ $(( $(date +%s) - started )) -ge 45 ]; then
+    echo "chaos: restarting PostgreSQL" >&2
+    $local restart-postgres
+    pg_restarted=yes
+    continue
+  fi
+  victim=${victims[$((RANDOM % ${#victims[@]}))]}
+  echo "chaos: SIGKILL $victim" >&2
+  $local kill "$victim"
+  kills=$((kills + 1))
+  killed[$victim]=$(( ${killed[$victim]:-0} + 1 ))
+  sleep 1
+  $local start "$victim"
+done
+crowd_status=0
+wait "$crowd" || crowd_status=$?
+elapsed=$(( $(date +%s) - started ))
+
+cat "$STAGEDOOR_LOCAL_DIR/crowd.out"
+echo
+echo "### Chaos — $(date -u '+%F %H:%M UTC'), $(nproc) cores, U=$users, ${elapsed}s"
+echo
+echo "SIGKILLs: $kills ($(for k in "${!killed[@]}"; do printf '%s×%s ' "$k" "${killed[$k]}"; done)); PostgreSQL restarted: $pg_restarted"
+echo
+check_status=0
+"$bin/stagedoor-load" check --database-url "$DATABASE_URL" --records "$records" || check_status=$?
+if [ "$crowd_status" != 0 ] || [ "$check_status" != 0 ]; then
+  echo "CHAOS FAILED (crowd exit $crowd_status, check exit $check_status); logs in $STAGEDOOR_LOCAL_DIR/logs" >&2
+  exit 1
+fi
+echo "chaos: every invariant held."
