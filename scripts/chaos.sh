@@ -17,8 +17,9 @@ export STAGEDOOR_LOCAL_DIR=$PWD/.run/chaos
 export PORT=${CHAOS_PORT:-$(pg_free_port)}
 export STAGEDOOR_PG_PORT=$(pg_free_port)
 unset DATABASE_URL
-# Fast admission so the crowd gets through in a minute or two; the default rate is 50/s.
-export ADMIT_PER_SECOND=${ADMIT_PER_SECOND:-400} MAX_ACTIVE=${MAX_ACTIVE:-4000} LOG_LEVEL=${LOG_LEVEL:-warning}
+# Fast admission so the crowd gets through in minutes (the default rate is 50/s), and room for all:
+# a fan who finds the show sold out keeps an active slot until ACTIVE_TTL, as a real one would.
+export ADMIT_PER_SECOND=${ADMIT_PER_SECOND:-400} MAX_ACTIVE=${MAX_ACTIVE:-$users} LOG_LEVEL=${LOG_LEVEL:-warning}
 export ADMIN_KEY=chaos-admin-key
 local=deploy/local/stagedoor-local.sh
 
@@ -31,7 +32,7 @@ bin=$(swift build -c release --show-bin-path)
 
 records=$STAGEDOOR_LOCAL_DIR/records.json
 "$bin/stagedoor-load" crowd --url "http://127.0.0.1:$PORT" --database-url "$DATABASE_URL" --users "$users" \
-  --arrive-over 30 --admin-key "$ADMIN_KEY" --schedules 10 --seats 1000 --admit-per-second "$ADMIT_PER_SECOND" \
+  --arrive-over 30 --admin-key "$ADMIN_KEY" --schedules 20 --seats 1000 --admit-per-second "$ADMIT_PER_SECOND" \
   --records "$records" > "$STAGEDOOR_LOCAL_DIR/crowd.out" &
 crowd=$!
 
@@ -46,7 +47,7 @@ started=$(date +%s)
 while kill -0 "$crowd" 2>/dev/null; do
   sleep "$every"
   kill -0 "$crowd" 2>/dev/null || break
-  if [ "$pg_restarted" = no ] && [ $(( $(date +%s) - started )) -ge 45 ]; then
+  if [ "$pg_restarted" = no ] && [ $(( $(date +%s) - started )) -ge "${CHAOS_PG_AFTER:-20}" ]; then
     echo "chaos: restarting PostgreSQL" >&2
     $local restart-postgres
     pg_restarted=yes

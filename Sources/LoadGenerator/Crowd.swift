@@ -47,7 +47,7 @@ struct CrowdCommand: AsyncParsableCommand {
         progress.finish()
         let elapsed = ContinuousClock.now - started
         try await http.shutdown()
-        print(stats.table(title: "Flash crowd: \(users) users arriving over \(arriveOver) s (\(elapsed.formatted(.units(allowed: [.seconds])))"))
+        print(stats.table(title: "Flash crowd: \(users) users arriving over \(arriveOver) s, all done after \(elapsed.formatted(.units(allowed: [.seconds])))"))
         print("")
         print(board.summary)
         if !target.databaseUrl.isEmpty {

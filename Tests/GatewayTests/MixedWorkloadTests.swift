@@ -100,11 +100,11 @@ struct MixedWorkloadTests {
             }
             #expect(try await db.scalar("""
                 SELECT count(*) FROM seats s LEFT JOIN reservations r ON r.id = s.reservation_id
-                WHERE (s.status = 'sold') IS DISTINCT FROM (r.status = 'paid' AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no)
+                WHERE (s.status = 'sold') <> coalesce(r.status = 'paid' AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no, false)
                 """, as: Int64.self) == 0)
             #expect(try await db.scalar("""
                 SELECT count(*) FROM seats s JOIN reservations r ON r.id = s.reservation_id
-                WHERE s.status = 'held' AND (r.status <> 'held' OR r.hold_expires_at <> s.hold_expires_at)
+                WHERE s.status = 'held' AND s.hold_expires_at > now() AND (r.status <> 'held' OR r.hold_expires_at <> s.hold_expires_at)
                 """, as: Int64.self) == 0)
         }
     }

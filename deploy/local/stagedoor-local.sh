@@ -96,7 +96,7 @@ http {
 $servers        keepalive 256;
     }
     server {
-        listen 127.0.0.1:$LISTEN_PORT;
+        listen 127.0.0.1:$listen_port;
         client_max_body_size 128k;
         location / {
             proxy_pass http://stagedoor;
@@ -118,7 +118,7 @@ EOF
 up() {
   export GATEWAYS=${GATEWAYS:-3} QUEUE_WORKERS=${QUEUE_WORKERS:-2} PAYMENT_WORKERS=${PAYMENT_WORKERS:-3}
   export ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
-  if [ -f "$conf" ] && alive "gateway-1"; then echo "already up; run '$0 down' first" >&2; exit 1; fi
+  if [ -f "$conf" ]; then echo "already up (or not cleanly stopped): run '$0 down' first" >&2; exit 1; fi
   started_pg=""
   if [ -z "${DATABASE_URL:-}" ]; then
     pg_ensure_installed
@@ -129,7 +129,7 @@ up() {
   fi
   ensure_nginx
   echo "building (release)…"
-  swift build -c release >/dev/null
+  swift build -c release > "$run/logs/build.log" 2>&1 || { tail -n 30 "$run/logs/build.log" >&2; exit 1; }
   bin=$(swift build -c release --show-bin-path)
   save_topology
   GATEWAYS=$GATEWAYS write_nginx_conf

@@ -20,18 +20,20 @@ struct ReserveSeatHandler: JobHandler {
 
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
         let p = try job.decodePayload(ReserveSeatPayload.self)
+        // One user's reservations in one schedule are decided one at a time, so the limit holds: the
+        // lock is taken in this statement, before the next one counts.
+        let holdsKey = "holds:\(p.userId):\(p.scheduleId)"
         var schedule: (total: Int, price: Int64)?
-        for try await row in try await connection.query(
-            "SELECT total_seats, price FROM schedules WHERE id = \(p.scheduleId)", logger: logger).decode((Int, Int64).self) {
+        for try await row in try await connection.query("""
+            WITH holds AS (SELECT pg_advisory_xact_lock(hashtextextended(\(holdsKey), 0)))
+            SELECT total_seats, price FROM schedules, holds WHERE id = \(p.scheduleId)
+            """, logger: logger).decode((Int, Int64).self) {
             schedule = row
         }
         guard let schedule else { return Refusal.notFound }
         guard (1...schedule.total).contains(p.seatNo) else {
             return Refusal.invalid("'seatNo' must be from 1 to \(schedule.total) in this schedule.")
         }
-        // One user's reservations in one schedule are decided one at a time, so the limit holds.
-        let holdsKey = "holds:\(p.userId):\(p.scheduleId)"
-        try await connection.run("SELECT pg_advisory_xact_lock(hashtextextended(\(holdsKey), 0))", logger: logger)
         // Counts the user's live holds; and ends the seat's lapsed hold, if the reaper has not yet,
         // locking that reservation before the seat (the order pay, cancel and the reaper use).
         var live = 0
@@ -45,25 +47,27 @@ struct ReserveSeatHandler: JobHandler {
             WHERE user_id = \(p.userId) AND schedule_id = \(p.scheduleId) AND status = 'held' AND hold_expires_at > now()
             """, logger: logger).decode(Int.self) { live = count }
         guard live < Booking.maxHoldsPerSchedule else { return Refusal.alreadyReserved }
+        // The arbiter: one conditional UPDATE of the seat row. The reservation is written in the same
+        // statement, under an id drawn first, so the seat points at it and the hold ends at the same instant.
         let seconds = holdTTL.secondsValue
-        var expiresAt: Date?
-        for try await at in try await connection.query("""
-            UPDATE seats SET status = 'held', hold_expires_at = now() + make_interval(secs => \(seconds)), reservation_id = NULL
-            WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo)
-              AND (status = 'available' OR (status = 'held' AND hold_expires_at < now()))
-            RETURNING hold_expires_at
-            """, logger: logger).decode(Date.self) { expiresAt = at }
-        guard let expiresAt else { return Refusal.seatUnavailable }
-        var reservationID: Int64 = 0
-        for try await id in try await connection.query("""
-            WITH r AS (
-                INSERT INTO reservations (user_id, schedule_id, seat_no, status, price, hold_expires_at)
-                VALUES (\(p.userId), \(p.scheduleId), \(p.seatNo), 'held', \(schedule.price), \(expiresAt)) RETURNING id
-            ), s AS (
-                UPDATE seats SET reservation_id = (SELECT id FROM r) WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo)
+        var created: (id: Int64, expiresAt: Date)?
+        for try await row in try await connection.query("""
+            WITH next AS (SELECT nextval(pg_get_serial_sequence('reservations', 'id')) AS id),
+            seat AS (
+                UPDATE seats SET status = 'held', hold_expires_at = now() + make_interval(secs => \(seconds)),
+                                 reservation_id = (SELECT id FROM next)
+                WHERE schedule_id = \(p.scheduleId) AND seat_no = \(p.seatNo)
+                  AND (status = 'available' OR (status = 'held' AND hold_expires_at < now()))
+                RETURNING reservation_id, hold_expires_at
+            ), reservation AS (
+                INSERT INTO reservations (id, user_id, schedule_id, seat_no, status, price, hold_expires_at)
+                OVERRIDING SYSTEM VALUE
+                SELECT reservation_id, \(p.userId), \(p.scheduleId), \(p.seatNo), 'held', \(schedule.price), hold_expires_at FROM seat
+                RETURNING id, hold_expires_at
             )
-            SELECT id FROM r
-            """, logger: logger).decode(Int64.self) { reservationID = id }
+            SELECT id, hold_expires_at FROM reservation
+            """, logger: logger).decode((Int64, Date).self) { created = (row.0, row.1) }
+        guard let (reservationID, expiresAt) = created else { return Refusal.seatUnavailable }
         return try Refusal.success(201, Created(reservationId: reservationID, scheduleId: p.scheduleId, seatNo: p.seatNo,
                                                 status: "held", price: schedule.price, holdExpiresAt: expiresAt))
     }
