@@ -57,7 +57,8 @@ start_process() {
     payment-worker) extra=(METRICS_PORT=$((9300 + n))) ;;
     *) echo "unknown process $name" >&2; return 1 ;;
   esac
-  env "${extra[@]}" "$bin/stagedoor-$kind" >> "$run/logs/$name.log" 2>&1 &
+  # Its own session: it outlives this script and the terminal, and takes no signal meant for them.
+  setsid env "${extra[@]}" "$bin/stagedoor-$kind" < /dev/null >> "$run/logs/$name.log" 2>&1 &
   echo $! > "$run/pids/$name"
 }
 
