@@ -23,7 +23,7 @@ struct JobBench {
                 }
             }
             try await waitUntilDone(client, jobs: jobs)
-            let seconds = (ContinuousClock.now - started).seconds
+            let seconds = (ContinuousClock.now - started).secondsValue
             let label = coalesce == .zero ? "enqueue + run, NOTIFY every job" : "enqueue + run, NOTIFY coalesced (\(coalesce.milliseconds) ms)"
             return ReportRow(scenario: "\(label), \(producers) producers", jobs: jobs, rate: Double(jobs) / seconds,
                              latencies: try await latencies(client))
@@ -37,7 +37,7 @@ struct JobBench {
             try await client.run("VACUUM ANALYZE jobs", logger: logger)
             let started = ContinuousClock.now
             try await runWorkers(client, url: url) { try await waitUntilDone(client, jobs: jobs) }
-            let seconds = (ContinuousClock.now - started).seconds
+            let seconds = (ContinuousClock.now - started).secondsValue
             return ReportRow(scenario: "run only: a backlog, batch \(batch) × \(concurrency) loops", jobs: jobs, rate: Double(jobs) / seconds)
         }
     }
@@ -65,7 +65,7 @@ struct JobBench {
             try await waitUntilDone(client, jobs: enqueued)
             let label = coalesce == .zero ? "NOTIFY every job" : "NOTIFY coalesced (\(coalesce.milliseconds) ms)"
             return ReportRow(scenario: "paced \(rate) jobs/s for \(seconds) s, \(label)", jobs: enqueued,
-                             rate: Double(enqueued) / (ContinuousClock.now - started).seconds, latencies: try await latencies(client))
+                             rate: Double(enqueued) / (ContinuousClock.now - started).secondsValue, latencies: try await latencies(client))
         }
     }
 
@@ -154,6 +154,5 @@ struct NoopHandler: JobHandler {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var milliseconds: Int { Int(seconds * 1000) }
+    var milliseconds: Int { Int(secondsValue * 1000) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Histogram
 
 /// One line of the benchmark table.
@@ -40,7 +41,7 @@ struct ReportRow {
 
     private static func format(_ duration: Duration?) -> String {
         guard let duration else { return "–" }
-        let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        let ms = duration.secondsValue * 1000
         return String(format: "%.2f ms", ms)
     }
 }

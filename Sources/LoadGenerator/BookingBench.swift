@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ArgumentParser
 import Foundation
+import Shared
 import Histogram
 import Synchronization
 
@@ -115,7 +116,7 @@ final class PacedLatency: Sendable {
     private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three))
 
     func record(_ latency: Duration) {
-        let micros = UInt64(max(1, latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
+        let micros = UInt64(max(1, latency.wholeMicroseconds))
         histogram.withLock { _ = $0.record(min(micros, 120_000_000)) }
     }
 

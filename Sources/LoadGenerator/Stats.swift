@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Histogram
 import Synchronization
 
@@ -21,7 +22,7 @@ final class Stats: Sendable {
 
     /// One answered request.
     func record(_ endpoint: String, latency: Duration, outcome: String) {
-        let micros = UInt64(max(1, latency.components.seconds * 1_000_000 + latency.components.attoseconds / 1_000_000_000_000))
+        let micros = UInt64(max(1, latency.wholeMicroseconds))
         state.withLock {
             $0.endpoints[endpoint, default: Endpoint()].latency.record(min(micros, 120_000_000))
             $0.endpoints[endpoint, default: Endpoint()].outcomes[outcome, default: 0] += 1
@@ -41,7 +42,7 @@ final class Stats: Sendable {
     /// One Markdown table: requests/s, p50/p95/p99 and outcomes per endpoint.
     func table(title: String) -> String {
         let (elapsed, endpoints) = snapshot()
-        let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+        let seconds = max(elapsed.secondsValue, 0.001)
         var lines = ["### \(title)", "", "| endpoint | requests | requests/s | p50 ms | p95 ms | p99 ms | outcomes |", "|---|---:|---:|---:|---:|---:|---|"]
         for (name, endpoint) in endpoints.sorted(by: { $0.key < $1.key }) {
             let count = endpoint.latency.totalCount

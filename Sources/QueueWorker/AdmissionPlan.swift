@@ -35,8 +35,3 @@ struct AdmissionPlan: Sendable {
         lastTick = nil
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -39,14 +39,14 @@ struct ReservationsController<Context: RequestContext> {
         let body = try JSONBody.decode(PayRequest.self, from: write.body)
         guard body.reservationId > 0 else { throw Problem.invalidRequest("'reservationId' must be a positive integer.") }
         try await gate.requireActive(request, userID: caller.userID)
-        return try await replies.run(write, payload: PayPayload(userId: caller.userID, reservationId: body.reservationId))
+        return try await replies.run(write, payload: ReservationPayload(userId: caller.userID, reservationId: body.reservationId))
     }
 
     func cancel(_ request: Request, _ context: Context) async throws -> Response {
         let caller = try await auth.authenticate(request)
         let id = try PathID.parse("reservationId", from: context)
         try await JSONBody.expectNone(request)
-        return try await replies.run(kind: .cancelReservation, payload: CancelReservationPayload(userId: caller.userID, reservationId: id),
+        return try await replies.run(kind: .cancelReservation, payload: ReservationPayload(userId: caller.userID, reservationId: id),
                                      userID: caller.userID, key: nil, hash: [])
     }
 

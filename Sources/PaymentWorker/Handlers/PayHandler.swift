@@ -14,7 +14,7 @@ struct PayHandler: JobHandler {
     }
 
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
-        let p = try job.decodePayload(PayPayload.self)
+        let p = try job.decodePayload(ReservationPayload.self)
         var reservation: (userID: Int64, scheduleID: Int64, seatNo: Int, status: String, price: Int64, live: Bool)?
         for try await row in try await connection.query("""
             SELECT user_id, schedule_id, seat_no, status, price, hold_expires_at > now()
@@ -72,7 +72,7 @@ struct CancelReservationHandler: JobHandler {
     let kind = JobKind.cancelReservation
 
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
-        let p = try job.decodePayload(CancelReservationPayload.self)
+        let p = try job.decodePayload(ReservationPayload.self)
         var found: (userID: Int64, scheduleID: Int64, seatNo: Int, status: String, price: Int64, holdExpiresAt: Date, paidAt: Date?, live: Bool)?
         for try await row in try await connection.query("""
             SELECT user_id, schedule_id, seat_no, status, price, hold_expires_at, paid_at, hold_expires_at > now()

@@ -72,8 +72,3 @@ struct ReserveSeatHandler: JobHandler {
                                                 status: "held", price: schedule.price, holdExpiresAt: expiresAt))
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -35,9 +35,9 @@ public enum Points {
 extension JobKind {
     /// Holds a seat: payload ``ReserveSeatPayload``.
     public static let reserveSeat = JobKind("reserve_seat")
-    /// Pays a held reservation: payload ``PayPayload``.
+    /// Pays a held reservation: payload ``ReservationPayload``.
     public static let pay = JobKind("pay")
-    /// Cancels a reservation: payload ``CancelReservationPayload``.
+    /// Cancels a reservation: payload ``ReservationPayload``.
     public static let cancelReservation = JobKind("cancel_reservation")
 }
 
@@ -53,18 +53,8 @@ public struct ReserveSeatPayload: Codable, Sendable {
     }
 }
 
-/// A `pay` job's input.
-public struct PayPayload: Codable, Sendable {
-    public let userId: Int64
-    public let reservationId: Int64
-    public init(userId: Int64, reservationId: Int64) {
-        self.userId = userId
-        self.reservationId = reservationId
-    }
-}
-
-/// A `cancel_reservation` job's input.
-public struct CancelReservationPayload: Codable, Sendable {
+/// A `pay` or `cancel_reservation` job's input: the caller and their reservation.
+public struct ReservationPayload: Codable, Sendable {
     public let userId: Int64
     public let reservationId: Int64
     public init(userId: Int64, reservationId: Int64) {

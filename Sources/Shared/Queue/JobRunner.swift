@@ -122,7 +122,7 @@ public struct JobRunner: Sendable {
     /// Reschedules a job that threw, or marks it dead; returns whether it is dead.
     private func recordFailure(of job: ClaimedJob, error: any Error, on connection: PostgresConnection) async throws -> Bool {
         let delay = retry.delay(afterAttempt: job.attempts + 1)
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        let seconds = delay.secondsValue
         let message = String(String(reflecting: error).prefix(2000))
         let rows = try await connection.query(
             JobStore.Statements.fail(id: job.id, error: message, delaySeconds: seconds, deadBody: Self.deadBody),

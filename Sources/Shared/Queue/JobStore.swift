@@ -69,7 +69,7 @@ public struct JobStore: Sendable {
     /// Deletes finished jobs older than `retention`, at most `limit` at a time; returns how many.
     @discardableResult
     public func deleteFinished(olderThan retention: Duration, limit: Int = 10_000) async throws -> Int {
-        let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+        let seconds = retention.secondsValue
         let rows = try await client.query(
             """
             WITH old AS (
