@@ -58,8 +58,19 @@ start_process() {
     *) echo "unknown process $name" >&2; return 1 ;;
   esac
   # Its own session: it outlives this script and the terminal, and takes no signal meant for them.
-  setsid env "${extra[@]}" "$bin/stagedoor-$kind" < /dev/null >> "$run/logs/$name.log" 2>&1 &
-  echo $! > "$run/pids/$name"
+  # A small supervisor shell writes the process's pid, waits, and logs how it ended (143 = SIGTERM,
+  # 137 = SIGKILL, 0 = a clean exit), so no process ever disappears without a line saying why.
+  local log="$run/logs/$name.log" pidfile="$run/pids/$name"
+  rm -f "$pidfile"
+  setsid bash -c '
+    env "${@:3}" < /dev/null >> "$1" 2>&1 &
+    child=$!
+    echo "$child" > "$2"
+    wait "$child"
+    status=$?
+    echo "$(date -u +%FT%TZ) [stagedoor-local] pid $child exited with status $status" >> "$1"
+  ' supervise "$log" "$pidfile" "${extra[@]}" "$bin/stagedoor-$kind" < /dev/null > /dev/null 2>&1 &
+  for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.02; done
 }
 
 pid_of() { cat "$run/pids/$1" 2>/dev/null || true; }

@@ -21,7 +21,16 @@ public struct AfterDatabaseReady: Service {
         try await DatabaseStartup.prepare(client, url: settings.databaseURL, timeout: settings.startupTimeout, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             for service in services {
-                group.addTask { try await service.run() }
+                group.addTask {
+                    // One line per service as it ends, so a shutdown that hangs says which part is left.
+                    do {
+                        try await service.run()
+                        logger.info("service stopped", metadata: ["service": "\(type(of: service))"])
+                    } catch {
+                        logger.error("service failed", metadata: ["service": "\(type(of: service))", "error": "\(String(reflecting: error))"])
+                        throw error
+                    }
+                }
             }
         }
         // With nothing left to run, stay up until the process is asked to stop.
