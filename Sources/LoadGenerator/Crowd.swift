@@ -52,10 +52,9 @@ struct CrowdCommand: AsyncParsableCommand {
         print(board.summary)
         if !target.databaseUrl.isEmpty {
             let ids = board.userIDs
-            let (count, span) = try await Fixtures.with(target.databaseUrl) { db in try await Self.admission(db, users: ids) }
-            let measured = span > 0 ? Double(count - 1) / span : 0
-            let configured = admitPerSecond.map { String(format: "%.0f/s configured (%.2f×)", $0, measured / $0) } ?? ""
-            print(String(format: "admission: %d tokens activated over %.1f s = %.1f/s", count, span, measured) + " " + configured)
+            let (seconds, rate) = try await Fixtures.with(target.databaseUrl) { db in try await Self.admission(db, users: ids) }
+            let configured = admitPerSecond.map { String(format: " against %.0f/s configured (%.2f×)", $0, rate / $0) } ?? ""
+            print(String(format: "admission while a line was waiting: %.1f/s over %d s", rate, seconds) + configured)
         }
         if let records { try board.write(to: records) }
         if board.unansweredCount > 0 { throw ExitCode(1) }
@@ -79,14 +78,22 @@ struct CrowdCommand: AsyncParsableCommand {
         return id
     }
 
-    /// How many of `users`' tokens were activated, and over how many seconds.
+    /// The admission rate while there was a line: activations per second, over the whole seconds in
+    /// which some token of the crowd was waiting from before the second began until after it ended
+    /// (outside those, admission can only be as fast as people arrive). Returns (seconds, rate).
     static func admission(_ db: Fixtures, users: [Int64]) async throws -> (Int, Double) {
         guard !users.isEmpty else { return (0, 0) }
         let list = users.map(String.init).joined(separator: ",")
-        for try await (count, span) in try await db.client.query(PostgresQuery(unsafeSQL: """
-            SELECT count(*)::int, coalesce(extract(epoch FROM max(activated_at) - min(activated_at)), 0)::float8
-            FROM queue_tokens WHERE activated_at IS NOT NULL AND user_id IN (\(list))
-            """)).decode((Int, Double).self) { return (count, span) }
+        for try await (seconds, rate) in try await db.client.query(PostgresQuery(unsafeSQL: """
+            WITH t AS (SELECT created_at, activated_at FROM queue_tokens WHERE activated_at IS NOT NULL AND user_id IN (\(list))),
+            s AS (SELECT generate_series(date_trunc('second', min(activated_at)), max(activated_at), interval '1 second') AS sec FROM t),
+            backlog AS (
+                SELECT s.sec, (SELECT count(*) FROM t WHERE t.activated_at >= s.sec AND t.activated_at < s.sec + interval '1 second') AS n
+                FROM s
+                WHERE EXISTS (SELECT 1 FROM t WHERE t.created_at < s.sec AND t.activated_at >= s.sec + interval '1 second')
+            )
+            SELECT count(*)::int, coalesce(avg(n), 0)::float8 FROM backlog
+            """)).decode((Int, Double).self) { return (seconds, rate) }
         return (0, 0)
     }
 }
