@@ -1,5 +1,5 @@
 # Stagedoor: the two commands a new user needs are `make run` and `make test`.
-.PHONY: run test bench build clean up down chaos
+.PHONY: run test bench build clean up down chaos scaling
 
 ## Start PostgreSQL (local data dir unless DATABASE_URL is set), migrate, and run all three processes.
 run:
@@ -23,6 +23,10 @@ down:
 ## A flash crowd of U users (default 20,000) while gateways and workers are SIGKILLed and PostgreSQL restarts; checks the invariants.
 chaos:
 	./scripts/chaos.sh
+
+## Reservations/s through the topology for 1 and 3 gateways × 1, 2, 3 payment workers, with where the CPU goes.
+scaling:
+	./scripts/scaling.sh
 
 build:
 	swift build -c release

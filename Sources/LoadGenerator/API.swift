@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Shared
 
 /// An answer from the gateway, parsed.
 struct Answer: @unchecked Sendable {
@@ -51,7 +52,10 @@ struct API: Sendable {
             }
             let started = ContinuousClock.now
             do {
-                let response = try await http.execute(request, timeout: .seconds(30))
+                // The deadline covers the wait for a pooled connection too, so it is the patience left,
+                // not a per-try limit: a try that timed out in the client's own queue would only queue again.
+                let left = deadline - ContinuousClock.now
+                let response = try await http.execute(request, timeout: .nanoseconds(max(left.wholeMicroseconds, 1_000) * 1_000))
                 let bytes = try await response.body.collect(upTo: 1 << 22)
                 let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
                 let answer = Answer(status: Int(response.status.code), json: json, headers: response.headers)

@@ -16,19 +16,23 @@ struct ReserveBench: AsyncParsableCommand {
     @Option(help: "Seconds to run.") var seconds = 10
     @Option(help: "Requests per second (open loop); unset = as fast as the connections go.") var rate: Int?
     @Option(help: "Users with active tokens to spread the requests over.") var users = 20_000
+    @Option(help: "Name of the fixtures: a second run with the same name reuses them and books the seats after the last run's.")
+    var fixtures: String?
 
     func run() async throws {
         let seatsPerSchedule = 1000
-        let needed = max(10_000, (rate ?? 20_000) * seconds * 2)
-        let prefix = "r\(UInt32.random(in: 0...UInt32.max))"
-        let (people, schedules) = try await Fixtures.with(target.databaseUrl) { db in
-            (try await db.activeUsers(prefix: prefix, count: users),
-             try await db.concert(schedules: (needed + seatsPerSchedule - 1) / seatsPerSchedule, seats: seatsPerSchedule, price: 100))
+        let needed = max(30_000, (rate ?? 3_000) * max(seconds, 10) * 2)
+        let name = fixtures ?? "r\(UInt32.random(in: 0...UInt32.max))"
+        let (people, schedules, booked) = try await Fixtures.with(target.databaseUrl) { db in
+            let schedules = try await db.concert(named: name, schedules: (needed + seatsPerSchedule - 1) / seatsPerSchedule,
+                                                 seats: seatsPerSchedule, price: 100)
+            return (try await db.activeUsers(prefix: name, count: users), schedules, try await db.reservations(in: schedules))
         }
+        guard seconds > 0 else { return }  // fixtures only
         let stats = Stats()
         let http = target.client(connections: connections)
         let api = API(http: http, base: target.url, stats: stats, patience: .seconds(30))
-        let next = Counter()
+        let next = Counter(startingAt: booked)
         let capacity = schedules.count * seatsPerSchedule
         @Sendable func reserve() async {
             let index = next.next()
@@ -85,7 +89,7 @@ struct HotSeatBench: AsyncParsableCommand {
     func run() async throws {
         let prefix = "h\(UInt32.random(in: 0...UInt32.max))"
         let (people, schedules) = try await Fixtures.with(target.databaseUrl) { db in
-            (try await db.activeUsers(prefix: prefix, count: requests), try await db.concert(schedules: 1, seats: 50, price: 100))
+            (try await db.activeUsers(prefix: prefix, count: requests), try await db.concert(named: prefix, schedules: 1, seats: 50, price: 100))
         }
         let stats = Stats()
         let http = target.client(connections: connections)
@@ -126,7 +130,8 @@ final class PacedLatency: Sendable {
 
 /// A shared counter.
 final class Counter: Sendable {
-    private let atomic = Atomic<Int>(0)
+    private let atomic: Atomic<Int>
+    init(startingAt start: Int = 0) { atomic = Atomic(start) }
     /// The value before this call's increment.
     func next() -> Int { atomic.wrappingAdd(1, ordering: .relaxed).oldValue }
     var value: Int { atomic.load(ordering: .relaxed) }

@@ -25,9 +25,12 @@ struct Fixtures {
         }
     }
 
-    /// `count` users with active tokens; returns (key, token) pairs in order.
+    /// `count` users with active tokens (made once per prefix); returns (key, token) pairs in order.
     func activeUsers(prefix: String, count: Int) async throws -> [(key: String, token: String)] {
-        try await client.run("""
+        let first = prefix + "1"
+        var exists = false
+        for try await _ in try await client.query("SELECT 1 FROM users WHERE name = \(first)", logger: logger) { exists = true }
+        if !exists { try await client.run("""
             WITH u AS (
                 INSERT INTO users (name, api_key_hash)
                 SELECT \(prefix) || n, sha256((\(prefix) || 'key' || n)::bytea) FROM generate_series(1, \(count)) n
@@ -39,15 +42,20 @@ struct Fixtures {
             SELECT id, sha256((\(prefix) || 'tok' || substr(name, \(prefix.count + 1)::int))::bytea),
                    '\\x00000000000000000000000000000000'::bytea, 'active', now(), now() + interval '1 hour'
             FROM u
-            """, logger: logger)
+            """, logger: logger) }
         return (1...count).map { ("\(prefix)key\($0)", "\(prefix)tok\($0)") }
     }
 
-    /// A concert with `schedules` schedules of `seats` seats each; returns the schedule ids.
-    func concert(schedules: Int, seats: Int, price: Int64) async throws -> [Int64] {
+    /// The schedule ids of the concert titled `name`, made with `schedules` schedules of `seats`
+    /// seats each unless it exists.
+    func concert(named name: String, schedules: Int, seats: Int, price: Int64) async throws -> [Int64] {
         var ids: [Int64] = []
         for try await id in try await client.query("""
-            WITH c AS (INSERT INTO concerts (title, artist) VALUES ('Benchmark night', 'The Load') RETURNING id),
+            SELECT s.id FROM schedules s JOIN concerts c ON c.id = s.concert_id WHERE c.title = \(name) ORDER BY s.id
+            """, logger: logger).decode(Int64.self) { ids.append(id) }
+        if !ids.isEmpty { return ids }
+        for try await id in try await client.query("""
+            WITH c AS (INSERT INTO concerts (title, artist) VALUES (\(name), 'The Load') RETURNING id),
             s AS (
                 INSERT INTO schedules (concert_id, starts_at, price, total_seats)
                 SELECT c.id, now() + make_interval(days => (30 + n)::int), \(price), \(seats) FROM c, generate_series(1, \(schedules)::int) n
@@ -58,6 +66,17 @@ struct Fixtures {
             SELECT id FROM s ORDER BY id
             """, logger: logger).decode(Int64.self) { ids.append(id) }
         return ids
+    }
+}
+
+extension Fixtures {
+    /// How many reservations these schedules have.
+    func reservations(in schedules: [Int64]) async throws -> Int {
+        for try await count in try await client.query(
+            "SELECT count(*)::int FROM reservations WHERE schedule_id = ANY(\(schedules))", logger: logger).decode(Int.self) {
+            return count
+        }
+        return 0
     }
 }
 

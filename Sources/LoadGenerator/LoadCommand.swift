@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Shared
 
 /// `stagedoor-load`: drives a running Stagedoor over HTTP as real clients do, and prints tables.
 @main
@@ -32,12 +33,13 @@ final class Progress: Sendable {
 
     init(stats: Stats, extra: @escaping @Sendable () -> String = { "" }) {
         task = Task {
-            var previous = 0
+            var previous = (count: 0, at: ContinuousClock.now)
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
-                let total = stats.total
-                FileHandle.standardError.write(Data("\r\(total) requests, \(total - previous)/s \(extra())\u{1B}[K".utf8))
-                previous = total
+                let now = (count: stats.total, at: ContinuousClock.now)
+                let rate = Int(Double(now.count - previous.count) / max((now.at - previous.at).secondsValue, 0.001))
+                FileHandle.standardError.write(Data("\r\(now.count) requests, \(rate)/s \(extra())\u{1B}[K".utf8))
+                previous = now
             }
         }
     }

@@ -30,7 +30,6 @@ struct HoldReaper: Service {
                 UPDATE seats s SET status = 'available', hold_expires_at = NULL, reservation_id = NULL
                 FROM lapsed l
                 WHERE s.schedule_id = l.schedule_id AND s.seat_no = l.seat_no AND s.reservation_id = l.id AND s.status = 'held'
-                RETURNING s.seat_no
             )
             SELECT count(*)::int FROM lapsed
             """, logger: logger).decode(Int.self) { released = count }

@@ -54,6 +54,9 @@ struct QueueGateTests {
             let seats = try await api.call(.get, "/v1/schedules/\(schedule)/seats", key: ada.key, token: adaToken)
             let map = try #require(seats["seats"] as? [[String: Any]])
             #expect(map.map { $0["status"] as? String } == ["available", "held", "available"])
+            #expect(map.map { $0["seatNo"] as? Int } == [1, 2, 3])
+            #expect(seats["scheduleId"] as? Int == Int(schedule))
+            #expect(seats.headers[.contentType] == "application/json")
             ErrorPathTests.expectProblem(try await api.call(.get, "/v1/concerts/999999/schedules", key: ada.key, token: adaToken), 404, "not_found")
             ErrorPathTests.expectProblem(try await api.call(.get, "/v1/schedules/999999/seats", key: ada.key, token: adaToken), 404, "not_found")
 

@@ -15,7 +15,6 @@ struct CatalogController<Context: RequestContext> {
 
     struct ConcertList: Encodable { let concerts: [CatalogStore.Concert] }
     struct ScheduleList: Encodable { let schedules: [CatalogStore.Schedule] }
-    struct SeatMap: Encodable { let scheduleId: Int64; let seats: [CatalogStore.Seat] }
 
     func concerts() async throws -> Response {
         try JSONBody.response(ConcertList(concerts: try await catalog.concerts()))
@@ -33,7 +32,7 @@ struct CatalogController<Context: RequestContext> {
         let caller = try await auth.authenticate(request)
         let scheduleID = try PathID.parse("scheduleId", from: context)
         try await gate.requireActive(request, userID: caller.userID)
-        guard let seats = try await catalog.seats(scheduleID: scheduleID) else { throw Problem.notFound }
-        return try JSONBody.response(SeatMap(scheduleId: scheduleID, seats: seats))
+        guard let map = try await catalog.seatMapJSON(scheduleID: scheduleID) else { throw Problem.notFound }
+        return JSONBody.response(json: map)
     }
 }

@@ -98,10 +98,10 @@ struct JobReplies: Sendable {
 
     /// A stored outcome as the HTTP answer it stands for.
     static func response(_ outcome: JobOutcome) -> Response {
-        let type = outcome.status >= 400 ? "application/problem+json" : "application/json"
-        var headers: HTTPFields = [.contentType: type]
-        if outcome.status == 503 { headers[.retryAfter] = "1" }
-        return Response(status: .init(code: outcome.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: outcome.body)))
+        var response = JSONBody.response(json: outcome.body, status: .init(code: outcome.status),
+                                         contentType: outcome.status >= 400 ? "application/problem+json" : "application/json")
+        if outcome.status == 503 { response.headers[.retryAfter] = "1" }
+        return response
     }
 }
 

@@ -10,7 +10,6 @@ struct CatalogStore: Sendable {
     struct Schedule: Encodable, Sendable {
         let id: Int64; let concertId: Int64; let startsAt: Date; let price: Int64; let totalSeats: Int; let availableSeats: Int
     }
-    struct Seat: Encodable, Sendable { let seatNo: Int; let status: String }
 
     /// A schedule to create.
     struct NewSchedule: Sendable { let startsAt: Date; let price: Int64; let seats: Int }
@@ -65,15 +64,15 @@ struct CatalogStore: Sendable {
         }
     }
 
-    /// Every seat of the schedule in seat order, or nil when there is no such schedule.
-    func seats(scheduleID: Int64) async throws -> [Seat]? {
+    /// The seat map as API.md's JSON (`{"scheduleId", "seats": [{"seatNo", "status"}]}`, seats in
+    /// order), or nil when there is no such schedule. Postgres writes the JSON: a map has up to a
+    /// thousand seats and is read by every fan, so it is not decoded and re-encoded here.
+    func seatMapJSON(scheduleID: Int64) async throws -> String? {
         try await database.run { client in
-            var result: [Seat] = []
-            for try await (seatNo, status) in try await client.query(Statements.seats(scheduleID), logger: database.logger)
-                .decode((Int, String).self) {
-                result.append(Seat(seatNo: seatNo, status: status))
+            for try await json in try await client.query(Statements.seatMap(scheduleID), logger: database.logger).decode(String.self) {
+                return json
             }
-            return result.isEmpty ? nil : result
+            return nil
         }
     }
 
@@ -110,10 +109,14 @@ struct CatalogStore: Sendable {
             """
         }
 
-        static func seats(_ scheduleID: Int64) -> PostgresQuery {
+        /// A lapsed hold shows as available. Statuses are fixed words, so no escaping is needed.
+        static func seatMap(_ scheduleID: Int64) -> PostgresQuery {
             """
-            SELECT seat_no, CASE WHEN status = 'held' AND hold_expires_at < now() THEN 'available' ELSE status END
-            FROM seats WHERE schedule_id = \(scheduleID) ORDER BY seat_no
+            SELECT '{"scheduleId":' || \(scheduleID)::bigint || ',"seats":[' || string_agg(
+                       '{"seatNo":' || seat_no || ',"status":"'
+                       || CASE WHEN status = 'held' AND hold_expires_at < now() THEN 'available' ELSE status END || '"}',
+                       ',' ORDER BY seat_no) || ']}'
+            FROM seats WHERE schedule_id = \(scheduleID) HAVING count(*) > 0
             """
         }
     }
