@@ -21,10 +21,10 @@ struct QueueController<Context: RequestContext> {
 
     func current(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let (row, token) = try await QueueGate(tokens: tokens).ownedToken(request, userID: caller.userID)
-        let view = TokenView(row: row, token: token)
-        if view.status == "waiting", row.lastSeenIsDue { try await tokens.touch(row) }
-        return try respond(view, status: .ok)
+        guard let token = QueueGate.tokenHeader(request),
+              let row = try await tokens.poll(token: token, userID: caller.userID), row.userID == caller.userID
+        else { throw Problem.queueTokenInvalid }
+        return try respond(TokenView(row: row, token: token), status: .ok)
     }
 
     private func respond(_ view: TokenView, status: HTTPResponse.Status) throws -> Response {

@@ -9,11 +9,16 @@ struct QueueGate: Sendable {
     /// The caller's token from `X-Queue-Token`, whatever its status, or `401 queue_token_invalid`
     /// (missing, unknown, or another user's).
     func ownedToken(_ request: Request, userID: Int64) async throws -> (row: TokenRow, token: String) {
-        guard let token = request.headers[.queueToken], !token.isEmpty, token.count <= 200,
-              let row = try await tokens.find(token: token), row.userID == userID else {
+        guard let token = Self.tokenHeader(request), let row = try await tokens.find(token: token), row.userID == userID else {
             throw Problem.queueTokenInvalid
         }
         return (row, token)
+    }
+
+    /// The `X-Queue-Token` header, if present and of a plausible length.
+    static func tokenHeader(_ request: Request) -> String? {
+        guard let token = request.headers[.queueToken], !token.isEmpty, token.count <= 200 else { return nil }
+        return token
     }
 
     /// Returns the caller's active token, or throws the matching problem.

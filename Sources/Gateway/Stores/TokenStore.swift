@@ -31,13 +31,17 @@ struct TokenRow: Sendable {
     /// Whether this waiting token's last-seen time is old enough to be written again:
     /// at most every min(30 s, idle TTL / 4), so polls rarely write.
     var lastSeenIsDue: Bool {
-        status == "waiting" && now.timeIntervalSince(lastSeenAt) >= min(30, idleTTL / 4)
+        status == "waiting" && now.timeIntervalSince(lastSeenAt) >= Self.touchInterval(idleTTL: idleTTL)
     }
+
+    /// Seconds between writes of a polled token's `last_seen_at`: min(30 s, idle TTL / 4).
+    static func touchInterval(idleTTL: Double) -> Double { min(30, idleTTL / 4) }
 }
 
 /// Issues and reads queue tokens. The only gateway code touching `queue_tokens`.
 struct TokenStore: Sendable {
     let database: GatewayDatabase
+    let cache = WaitingLineCache()
 
     /// The user's live token, or a new one at the back of the line; `created` says which.
     /// Race-safe: concurrent calls for one user give one token.
@@ -61,11 +65,28 @@ struct TokenStore: Sendable {
 
     /// The token with this secret, if any.
     func find(token: String) async throws -> TokenRow? {
-        let statement = Statements.ByHash(hash: Secrets.sha256(token))
+        try await find(hash: Secrets.sha256(token))
+    }
+
+    private func find(hash: [UInt8]) async throws -> TokenRow? {
+        let statement = Statements.ByHash(hash: hash)
         return try await database.run { client in
             for try await row in try await client.execute(statement, logger: database.logger) { return Optional(row) }
             return nil
         }
+    }
+
+    /// A poll: the token with this secret, from this gateway's memory while it is surely still
+    /// waiting (see `WaitingLineCache`), else from the database, writing `last_seen_at` when due.
+    func poll(token: String, userID: Int64) async throws -> TokenRow? {
+        let hash = Secrets.sha256(token)
+        if let row = cache.waitingToken(hash: hash, userID: userID) { return row }
+        guard let row = try await find(hash: hash) else { return nil }
+        guard row.userID == userID else { return row }
+        let touched = row.effectiveStatus == "waiting" && row.lastSeenIsDue
+        if touched { try await touch(row) }
+        cache.remember(row, hash: hash, touched: touched)
+        return row
     }
 
     /// Records a poll of a waiting token.
