@@ -66,4 +66,20 @@ struct WaitingLineCacheTests {
         cache.remember(Self.row(seq: 150, admittedThrough: 100, lastSeenAgo: 2.1, idleTTL: 8), hash: Self.hash, touched: true)
         #expect(cache.waitingToken(hash: Self.hash, userID: 1) != nil)  // written just now
     }
+
+    @Test("the poll's hand-written JSON parses to the documented fields, strings escaped")
+    func json() throws {
+        let active = Self.row(seq: 5, status: "active", admittedThrough: 9)
+        let text = TokenView(row: active, token: "a\"b\\c\u{1}").json
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["token"] as? String == "a\"b\\c\u{1}")
+        #expect(object["status"] as? String == "active")
+        #expect(object["position"] as? Int == 0)
+        #expect(object["activatedAt"] as? String == RFC3339.format(try #require(active.activatedAt)))
+        let waiting = try #require(try JSONSerialization.jsonObject(
+            with: Data(TokenView(row: Self.row(seq: 20, admittedThrough: 9), token: "t").json.utf8)) as? [String: Any])
+        #expect(waiting["position"] as? Int == 11)
+        #expect(waiting["activatedAt"] is NSNull && waiting["expiresAt"] is NSNull)
+        #expect(Set(waiting.keys) == ["token", "status", "position", "etaSeconds", "activatedAt", "expiresAt"])
+    }
 }

@@ -52,8 +52,12 @@ enum JSONBody {
     }
 
     /// A `200` whose body is JSON text made elsewhere (by Postgres, or stored with a job).
-    static func response(json text: String, status: HTTPResponse.Status = .ok, contentType: String = "application/json") -> Response {
-        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    static func response(
+        json text: String, status: HTTPResponse.Status = .ok, contentType: String = "application/json", headers: HTTPFields = [:]
+    ) -> Response {
+        var fields = headers
+        fields[.contentType] = contentType
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static let encoder: JSONEncoder = {
@@ -85,5 +89,28 @@ enum JSONBody {
 enum RFC3339 {
     static func format(_ date: Date) -> String {
         date.formatted(.iso8601)
+    }
+}
+
+/// JSON strings written by hand, for the few hot responses not worth a `JSONEncoder`.
+enum JSONString {
+    /// `text` as a JSON string literal, quoted and escaped.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }

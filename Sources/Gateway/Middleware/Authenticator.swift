@@ -14,23 +14,38 @@ final class Authenticator: Sendable {
         self.database = database
     }
 
-    /// The caller's user id and API key, or `401 unauthorized`.
-    func authenticate(_ request: Request) async throws -> (userID: Int64, apiKey: String) {
+    /// The bearer key of `Authorization: Bearer <apiKey>` and its digest, not yet checked, or `401 unauthorized`.
+    func credentials(_ request: Request) throws -> (apiKey: String, digest: [UInt8]) {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
               case let key = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces),
               !key.isEmpty, key.count <= 200 else { throw Problem.unauthorized }
-        let digest = Secrets.sha256(key)
-        if let userID = known.withLock({ $0[digest] }) { return (userID, key) }
+        return (key, Secrets.sha256(key))
+    }
+
+    /// The user of a key digest this gateway has already resolved.
+    func knownUser(digest: [UInt8]) -> Int64? {
+        known.withLock { $0[digest] }
+    }
+
+    /// Remembers a digest resolved elsewhere (e.g. inside a statement that also did the request's work).
+    func learn(digest: [UInt8], userID: Int64) {
+        known.withLock { cache in
+            if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
+            cache[digest] = userID
+        }
+    }
+
+    /// The caller's user id and API key, or `401 unauthorized`.
+    func authenticate(_ request: Request) async throws -> (userID: Int64, apiKey: String) {
+        let (key, digest) = try credentials(request)
+        if let userID = knownUser(digest: digest) { return (userID, key) }
         let found = try await database.run { client in
             let rows = try await client.query("SELECT id FROM users WHERE api_key_hash = \(ByteBuffer(bytes: digest))")
             for try await id in rows.decode(Int64.self) { return Optional(id) }
             return nil
         }
         guard let userID = found else { throw Problem.unauthorized }
-        known.withLock { cache in
-            if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
-            cache[digest] = userID
-        }
+        learn(digest: digest, userID: userID)
         return (userID, key)
     }
 }

@@ -26,6 +26,53 @@ extension TokenStore {
             """
         }
 
+        /// What `IssueForKey` did.
+        enum IssueOutcome {
+            case inserted(TokenRow)
+            /// The key's user already has a live token (or lost the race to insert one).
+            case hasLiveToken(userID: Int64)
+        }
+
+        /// Finds the user by API-key digest and inserts a token unless they have a live one, in one
+        /// prepared statement. No row: no such user.
+        struct IssueForKey: PostgresPreparedStatement {
+            static let sql = """
+                WITH u AS (SELECT id FROM users WHERE api_key_hash = $1),
+                t AS (
+                    INSERT INTO queue_tokens (user_id, token_hash, salt)
+                    SELECT u.id, $2, $3 FROM u
+                    WHERE NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = u.id AND q.status IN ('waiting', 'active'))
+                    ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
+                    RETURNING *
+                )
+                SELECT u.id, t.id IS NOT NULL,
+                       t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
+                       now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
+                FROM u CROSS JOIN waiting_room w LEFT JOIN t ON true
+                WHERE w.id = 1
+                """
+            typealias Row = IssueOutcome
+
+            let keyHash: [UInt8]
+            let tokenHash: [UInt8]
+            let salt: [UInt8]
+
+            func makeBindings() throws -> PostgresBindings {
+                var bindings = PostgresBindings()
+                bindings.append(ByteBuffer(bytes: keyHash))
+                bindings.append(ByteBuffer(bytes: tokenHash))
+                bindings.append(ByteBuffer(bytes: salt))
+                return bindings
+            }
+
+            func decodeRow(_ row: PostgresRow) throws -> IssueOutcome {
+                let columns = row.makeRandomAccess()
+                let userID = try columns[0].decode(Int64.self)
+                guard try columns[1].decode(Bool.self) else { return .hasLiveToken(userID: userID) }
+                return .inserted(try Statements.decode(columns, from: 2))
+            }
+        }
+
         static func live(userID: Int64) -> PostgresQuery {
             """
             SELECT \(unescaped: columns) FROM queue_tokens t CROSS JOIN waiting_room w
@@ -70,12 +117,19 @@ extension TokenStore {
         }
 
         static func decode(_ row: PostgresRow) throws -> TokenRow {
-            let (id, userID, seq, status, activatedAt, expiresAt, lastSeenAt, salt, now, admitted, rate, idle) = try row.decode(
-                (Int64, Int64, Int64, String, Date?, Date?, Date, ByteBuffer, Date, Int64, Double, Double).self)
+            try decode(row.makeRandomAccess(), from: 0)
+        }
+
+        /// A token row from `columns` (in the order of `columns` above) starting at index `first`.
+        static func decode(_ columns: PostgresRandomAccessRow, from first: Int) throws -> TokenRow {
+            func column<T: PostgresDecodable>(_ offset: Int, _: T.Type = T.self) throws -> T {
+                try columns[first + offset].decode(T.self)
+            }
             return TokenRow(
-                id: id, userID: userID, seq: seq, status: status, activatedAt: activatedAt, expiresAt: expiresAt,
-                lastSeenAt: lastSeenAt, salt: Array(salt.readableBytesView), now: now, admittedThrough: admitted,
-                admitPerSecond: rate, idleTTL: idle)
+                id: try column(0), userID: try column(1), seq: try column(2), status: try column(3),
+                activatedAt: try column(4), expiresAt: try column(5), lastSeenAt: try column(6),
+                salt: Array(try column(7, ByteBuffer.self).readableBytesView), now: try column(8),
+                admittedThrough: try column(9), admitPerSecond: try column(10), idleTTL: try column(11))
         }
     }
 }

@@ -43,6 +43,26 @@ struct TokenStore: Sendable {
     let database: GatewayDatabase
     let cache = WaitingLineCache()
 
+    /// The live token of the user with this API key, or a new one at the back of the line;
+    /// `created` says which; nil when no user has the key. The common case — a user with no live
+    /// token — is one statement: find the user and insert the token.
+    func issue(apiKey: String, digest: [UInt8]) async throws -> (row: TokenRow, token: String, created: Bool)? {
+        let salt = Secrets.randomBytes(16)
+        let token = Secrets.derive(key: apiKey, salt: salt)
+        let statement = Statements.IssueForKey(keyHash: digest, tokenHash: Secrets.sha256(token), salt: salt)
+        let outcome = try await database.run { client in
+            for try await outcome in try await client.execute(statement, logger: database.logger) {
+                return Optional(outcome)
+            }
+            return nil
+        }
+        switch outcome {
+        case nil: return nil
+        case .inserted(let row)?: return (row, token, true)
+        case .hasLiveToken(let userID)?: return try await issue(userID: userID, apiKey: apiKey)
+        }
+    }
+
     /// The user's live token, or a new one at the back of the line; `created` says which.
     /// Race-safe: concurrent calls for one user give one token.
     func issue(userID: Int64, apiKey: String) async throws -> (row: TokenRow, token: String, created: Bool) {
