@@ -33,6 +33,39 @@ struct JobStoreTests {
         }
     }
 
+    @Test("300 concurrent enqueues, keyed and not, share batches: every job once, every key once, each caller its own id")
+    func batchedEnqueue() async throws {
+        try await TestDatabase.withDatabase(poolSize: 20) { client, _ in
+            let userID = try await client.scalar(
+                "INSERT INTO users (name, api_key_hash) VALUES ('ada', sha256('k')) RETURNING id", as: Int64.self)
+            let store = JobStore(client: client, logger: logger)
+            // 200 jobs without a key, and 10 keys asked for 10 times each.
+            let results = try await withThrowingTaskGroup(of: (String?, Int, JobStore.EnqueueResult).self) { group in
+                for n in 0..<300 {
+                    let key: String? = n < 200 ? nil : "key-\(n % 10)"
+                    let job = NewJob(kind: JobKind("effect"), payload: #"{"n":\#(n)}"#, userID: userID, idempotencyKey: key)
+                    group.addTask { (key, n, try await store.enqueue(job)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let unkeyed = results.filter { $0.0 == nil }.compactMap { if case .created(let id) = $0.2 { id } else { nil } }
+            #expect(unkeyed.count == 200 && Set(unkeyed).count == 200)
+            for key in (0..<10).map({ "key-\($0)" }) {
+                let ids = results.filter { $0.0 == key }.map {
+                    switch $0.2 { case .created(let id): id; case .existing(let record): record.id }
+                }
+                #expect(ids.count == 10 && Set(ids).count == 1, "\(key): \(ids)")
+            }
+            #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 210)
+            // Each unkeyed caller got the id of its own payload.
+            for (_, n, result) in results where n < 200 {
+                guard case .created(let id) = result else { continue }
+                let payload = try await client.scalar("SELECT (payload->>'n')::int FROM jobs WHERE id = \(id)", as: Int.self)
+                #expect(payload == n)
+            }
+        }
+    }
+
     @Test("the same key for another kind or user is another job")
     func keyIsScopedByUserAndKind() async throws {
         try await TestDatabase.withDatabase { client, _ in

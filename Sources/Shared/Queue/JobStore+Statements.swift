@@ -4,22 +4,44 @@ import PostgresNIO
 extension JobStore {
     /// Every SQL statement over `jobs`, in one place. Values are always bound.
     enum Statements {
-        static func enqueue(_ job: NewJob, notify: Bool) -> PostgresQuery {
-            let hash = job.requestHash.map { ByteBuffer(bytes: $0) }
+        /// Inserts `jobs` in one statement, waking the workers once if `notify` and any was inserted.
+        /// One row per job, in order: (created, id), where id is the existing job's when the
+        /// idempotency key was taken, and NULL when that job is not visible yet (or is in this batch).
+        /// Ids are drawn before the insert so each inserted row maps back to its job.
+        static func enqueue(_ jobs: [NewJob], notify: Bool) -> PostgresQuery {
+            let kinds = jobs.map(\.kind.rawValue)
+            let payloads = jobs.map(\.payload)
+            let users = jobs.map { $0.userID ?? -1 }
+            let hasKeys = jobs.map { $0.idempotencyKey != nil }
+            let keys = jobs.map { $0.idempotencyKey ?? "" }
+            let hashes = jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) }
+            let maxAttempts = jobs.map(\.maxAttempts)
             return """
-                WITH inserted AS (
-                    INSERT INTO jobs (kind, payload, user_id, idempotency_key, request_hash, max_attempts)
-                    VALUES (\(job.kind.rawValue), \(job.payload)::jsonb, \(job.userID), \(job.idempotencyKey), \(hash), \(job.maxAttempts))
+                WITH req AS (
+                    SELECT r.n, r.kind, r.payload, NULLIF(r.user_id, -1) AS user_id,
+                           CASE WHEN r.has_key THEN r.key END AS key, NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts,
+                           nextval(pg_get_serial_sequence('jobs', 'id')) AS id
+                    FROM unnest(\(kinds)::text[], \(payloads)::text[], \(users)::bigint[], \(hasKeys)::bool[],
+                                \(keys)::text[], \(hashes)::bytea[], \(maxAttempts)::int[])
+                         WITH ORDINALITY AS r(kind, payload, user_id, has_key, key, hash, max_attempts, n)
+                ), inserted AS (
+                    INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts)
+                    OVERRIDING SYSTEM VALUE
+                    SELECT id, kind, payload::jsonb, user_id, key, hash, max_attempts FROM req ORDER BY n
                     ON CONFLICT (user_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                     RETURNING id
                 ), woken AS (
-                    SELECT pg_notify(\(JobStore.jobsChannel), '') FROM inserted WHERE \(notify)
+                    SELECT pg_notify(\(JobStore.jobsChannel), '') WHERE \(notify) AND EXISTS (SELECT 1 FROM inserted)
                 )
-                SELECT id, true FROM inserted WHERE (SELECT count(*) FROM woken) >= 0
-                UNION ALL
-                SELECT id, false FROM jobs
-                WHERE \(job.idempotencyKey)::text IS NOT NULL AND user_id = \(job.userID) AND kind = \(job.kind.rawValue)
-                  AND idempotency_key = \(job.idempotencyKey) AND NOT EXISTS (SELECT 1 FROM inserted)
+                SELECT i.id IS NOT NULL, COALESCE(i.id, e.id)
+                FROM req r
+                LEFT JOIN inserted i ON i.id = r.id
+                LEFT JOIN LATERAL (
+                    SELECT j.id FROM jobs j
+                    WHERE r.key IS NOT NULL AND j.user_id = r.user_id AND j.kind = r.kind AND j.idempotency_key = r.key
+                ) e ON i.id IS NULL
+                WHERE (SELECT count(*) FROM woken) >= 0
+                ORDER BY r.n
                 """
         }
 

@@ -12,12 +12,38 @@ public struct JobStore: Sendable {
     let client: PostgresClient
     let coalescer: NotifyCoalescer?
     let logger: Logger
+    /// Concurrent enqueues leave together: one statement, one commit and one wake-up per batch.
+    private let enqueues: Batcher<NewJob, EnqueueAttempt>
 
     /// A store over `client`; with a `coalescer`, enqueues send at most one wake-up per its window.
     public init(client: PostgresClient, coalescer: NotifyCoalescer? = nil, logger: Logger) {
         self.client = client
         self.coalescer = coalescer
         self.logger = logger
+        enqueues = Batcher(maxBatch: 64, maxInFlight: 4, deadline: .seconds(30)) { [client, coalescer, logger] jobs in
+            try await Self.enqueueBatch(jobs, client: client, coalescer: coalescer, logger: logger)
+        }
+    }
+
+    /// One job's row after a batched insert: `created`, or the id of the job that already had its
+    /// idempotency key, or neither (a concurrent insert of that key was not yet visible: try again).
+    struct EnqueueAttempt: Sendable {
+        let id: Int64?
+        let created: Bool
+    }
+
+    private static func enqueueBatch(
+        _ jobs: [NewJob], client: PostgresClient, coalescer: NotifyCoalescer?, logger: Logger
+    ) async throws -> [EnqueueAttempt] {
+        let notifyInline = coalescer?.claimInlineNotify() ?? true
+        var attempts: [EnqueueAttempt] = []
+        attempts.reserveCapacity(jobs.count)
+        let rows = try await client.query(Statements.enqueue(jobs, notify: notifyInline), logger: logger)
+        for try await (created, id) in rows.decode((Bool, Int64?).self) {
+            attempts.append(EnqueueAttempt(id: id, created: created))
+        }
+        if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
+        return attempts
     }
 
     /// The answer to an enqueue.
@@ -28,21 +54,18 @@ public struct JobStore: Sendable {
         case existing(JobRecord)
     }
 
-    /// Inserts a job and wakes the workers, in one statement and one commit.
+    /// Inserts a job and wakes the workers, in one statement and one commit — shared with the
+    /// enqueues running concurrently in this process (see ``Batcher``).
     /// With an idempotency key already used by this user for this kind, returns the existing job instead.
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
-        let notifyInline = coalescer?.claimInlineNotify() ?? true
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
-        // statement's snapshot: ON CONFLICT then skips, but the SELECT cannot see the row. Try again.
+        // statement's snapshot (or be in the same batch): ON CONFLICT then skips, but the lookup
+        // cannot see the row. Try again.
         for _ in 0..<5 {
-            let rows = try await client.query(Statements.enqueue(job, notify: notifyInline), logger: logger)
-            for try await (id, created) in rows.decode((Int64, Bool).self) {
-                if created {
-                    if !notifyInline { coalescer?.noteSkippedNotify() }
-                    return .created(id: id)
-                }
-                if let record = try await find(id: id) { return .existing(record) }
-            }
+            let attempt = try await enqueues.submit(job)
+            guard let id = attempt.id else { continue }
+            if attempt.created { return .created(id: id) }
+            if let record = try await find(id: id) { return .existing(record) }
         }
         throw JobStoreError.enqueueRaceUnresolved
     }

@@ -1,0 +1,59 @@
+import Shared
+import Synchronization
+import Testing
+
+/// Group commit in the application: concurrent requests leave together, each gets its own answer.
+@Suite("Batcher")
+struct BatcherTests {
+    final class Record: Sendable {
+        let state = Mutex((batches: [Int](), inFlight: 0, maxInFlight: 0))
+        func begin(_ size: Int) {
+            state.withLock { $0.batches.append(size); $0.inFlight += 1; $0.maxInFlight = max($0.maxInFlight, $0.inFlight) }
+        }
+        func end() { state.withLock { $0.inFlight -= 1 } }
+    }
+
+    @Test("200 concurrent requests: each gets its own output, at most maxInFlight batches run, most share a batch")
+    func batches() async throws {
+        let record = Record()
+        let batcher = Batcher<Int, Int>(maxBatch: 50, maxInFlight: 2, deadline: .seconds(10)) { inputs in
+            record.begin(inputs.count)
+            defer { record.end() }
+            try await Task.sleep(for: .milliseconds(20))
+            return inputs.map { $0 * 2 }
+        }
+        let outputs = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for n in 0..<200 { group.addTask { (n, try await batcher.submit(n)) } }
+            return try await group.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(outputs.count == 200)
+        #expect(outputs.allSatisfy { $0.value == $0.key * 2 })
+        let (batches, _, maxInFlight) = record.state.withLock { $0 }
+        #expect(batches.reduce(0, +) == 200)
+        #expect(batches.allSatisfy { $0 <= 50 })
+        #expect(maxInFlight <= 2)
+        #expect(batches.count < 50)  // one by one would be 200 batches
+    }
+
+    @Test("a request alone goes at once; a failing batch fails each of its requests; a cancelled waiter stops waiting")
+    func failuresAndCancellation() async throws {
+        let gate = Mutex(false)
+        let batcher = Batcher<Int, Int>(maxBatch: 10, maxInFlight: 1, deadline: .seconds(10)) { inputs in
+            if inputs.contains(-1) { throw CancellationError() }
+            while gate.withLock({ !$0 }) && inputs.contains(0) { try await Task.sleep(for: .milliseconds(5)) }
+            return inputs
+        }
+        await #expect(throws: CancellationError.self) { try await batcher.submit(-1) }
+        #expect(try await batcher.submit(7) == 7)
+        // Occupy the only slot, then give up on a request waiting behind it.
+        let blocker = Task { try await batcher.submit(0) }
+        try await Task.sleep(for: .milliseconds(50))
+        let waiter = Task { try await batcher.submit(5) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        gate.withLock { $0 = true }
+        #expect(try await blocker.value == 0)
+        #expect(try await batcher.submit(9) == 9)
+    }
+}
