@@ -34,6 +34,7 @@ let package = Package(
             resources: [
                 .embedInCode("000_schema_migrations.sql"),
                 .embedInCode("001_schema.sql"),
+                .embedInCode("002_job_functions.sql"),
             ]
         ),
         .target(

@@ -32,6 +32,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Claim loops.")
     var concurrency: Int = 2
 
+    @Option(help: "Scenarios to run, comma-separated: enqueue, backlog, paced.")
+    var scenarios: String = "enqueue,backlog,paced"
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -44,12 +47,17 @@ struct BenchCommand: AsyncParsableCommand {
         if let pgbenchTps {
             rows.append(ReportRow(scenario: "pgbench: single-row INSERT, 32 clients (one commit each)", jobs: nil, rate: pgbenchTps))
         }
-        for window in [Duration.zero, .milliseconds(2)] {
-            rows.append(try await bench.enqueueAndRun(jobs: jobs, producers: 32, coalesce: window))
+        let chosen = Set(scenarios.split(separator: ",").map(String.init))
+        if chosen.contains("enqueue") {
+            for window in [Duration.zero, .milliseconds(2)] {
+                rows.append(try await bench.enqueueAndRun(jobs: jobs, producers: 32, coalesce: window))
+            }
         }
-        rows.append(try await bench.drainBacklog(jobs: jobs))
-        for window in [Duration.zero, .milliseconds(2)] {
-            rows.append(try await bench.paced(rate: pacedRate, seconds: pacedSeconds, coalesce: window))
+        if chosen.contains("backlog") { rows.append(try await bench.drainBacklog(jobs: jobs)) }
+        if chosen.contains("paced") {
+            for window in [Duration.zero, .milliseconds(2)] {
+                rows.append(try await bench.paced(rate: pacedRate, seconds: pacedSeconds, coalesce: window))
+            }
         }
         print(ReportRow.table(rows, title: "Job engine"))
     }

@@ -24,6 +24,10 @@ struct JobBench {
             }
             try await waitUntilDone(client, jobs: jobs)
             let seconds = (ContinuousClock.now - started).secondsValue
+            let batches = try await client.query("SELECT count(DISTINCT started_at)::int FROM jobs", logger: logger)
+            for try await count in batches.decode(Int.self) {
+                FileHandle.standardError.write(Data("enqueue + run: \(jobs) jobs ran in \(count) claims\n".utf8))
+            }
             let label = coalesce == .zero ? "enqueue + run, NOTIFY every job" : "enqueue + run, NOTIFY coalesced (\(coalesce.milliseconds) ms)"
             return ReportRow(scenario: "\(label), \(producers) producers", jobs: jobs, rate: Double(jobs) / seconds,
                              latencies: try await latencies(client))

@@ -84,9 +84,8 @@ public struct JobRunner: Sendable {
 
     private func claim(on connection: PostgresConnection) async throws -> [ClaimedJob] {
         var jobs: [ClaimedJob] = []
-        let rows = try await connection.query(JobStore.Statements.claim(limit: batchSize), logger: logger)
-        for try await (id, kind, payload, attempts, maxAttempts, userID, waited) in rows.decode(
-            (Int64, String, String, Int, Int, Int64?, Double).self) {
+        let rows = try await connection.execute(JobStore.Statements.Claim(limit: batchSize), logger: logger)
+        for try await (id, kind, payload, attempts, maxAttempts, userID, waited) in rows {
             JobMetrics.wait(kind: JobKind(kind)).recordSeconds(max(waited, 0))
             jobs.append(ClaimedJob(id: id, kind: JobKind(kind), payload: payload, attempts: attempts,
                                    maxAttempts: maxAttempts, userID: userID))
@@ -110,10 +109,10 @@ public struct JobRunner: Sendable {
 
     private func finish(_ outcomes: [(ClaimedJob, JobOutcome)], dead: [Int64], on connection: PostgresConnection) async throws {
         guard !outcomes.isEmpty || !dead.isEmpty else { return }
-        let statement = JobStore.Statements.finish(
+        let statement = JobStore.Statements.Finish(
             ids: outcomes.map { $0.0.id }, statuses: outcomes.map { $0.1.status },
             bodies: outcomes.map { $0.1.body }, extraDoneIDs: dead)
-        try await connection.run(statement, logger: logger)
+        for try await _ in try await connection.execute(statement, logger: logger) {}
         for (job, outcome) in outcomes {
             JobMetrics.outcome(kind: job.kind, status: outcome.status).increment()
         }

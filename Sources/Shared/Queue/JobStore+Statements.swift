@@ -4,25 +4,18 @@ import PostgresNIO
 extension JobStore {
     /// Every SQL statement over `jobs`, in one place. Values are always bound.
     enum Statements {
-        /// Inserts `jobs` in one statement, waking the workers once if `notify` and any was inserted.
+        /// Inserts jobs in one statement, waking the workers once if `notify` and any was inserted.
         /// One row per job, in order: (created, id), where id is the existing job's when the
         /// idempotency key was taken, and NULL when that job is not visible yet (or is in this batch).
-        /// Ids are drawn before the insert so each inserted row maps back to its job.
-        static func enqueue(_ jobs: [NewJob], notify: Bool) -> PostgresQuery {
-            let kinds = jobs.map(\.kind.rawValue)
-            let payloads = jobs.map(\.payload)
-            let users = jobs.map { $0.userID ?? -1 }
-            let hasKeys = jobs.map { $0.idempotencyKey != nil }
-            let keys = jobs.map { $0.idempotencyKey ?? "" }
-            let hashes = jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) }
-            let maxAttempts = jobs.map(\.maxAttempts)
-            return """
+        /// Ids are drawn before the insert so each inserted row maps back to its job. Prepared once
+        /// per connection: parsing and planning were a large share of Postgres's CPU per job.
+        struct Enqueue: PostgresPreparedStatement {
+            static let sql = """
                 WITH req AS (
                     SELECT r.n, r.kind, r.payload, NULLIF(r.user_id, -1) AS user_id,
                            CASE WHEN r.has_key THEN r.key END AS key, NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts,
                            nextval(pg_get_serial_sequence('jobs', 'id')) AS id
-                    FROM unnest(\(kinds)::text[], \(payloads)::text[], \(users)::bigint[], \(hasKeys)::bool[],
-                                \(keys)::text[], \(hashes)::bytea[], \(maxAttempts)::int[])
+                    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[])
                          WITH ORDINALITY AS r(kind, payload, user_id, has_key, key, hash, max_attempts, n)
                 ), inserted AS (
                     INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts)
@@ -31,18 +24,36 @@ extension JobStore {
                     ON CONFLICT (user_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                     RETURNING id
                 ), woken AS (
-                    SELECT pg_notify(\(JobStore.jobsChannel), '') WHERE \(notify) AND EXISTS (SELECT 1 FROM inserted)
+                    SELECT pg_notify('\(JobStore.jobsChannel)', '') WHERE $8 AND EXISTS (SELECT 1 FROM inserted)
                 )
-                SELECT i.id IS NOT NULL, COALESCE(i.id, e.id)
+                SELECT i.id IS NOT NULL,
+                       COALESCE(i.id, CASE WHEN r.key IS NOT NULL THEN (
+                           SELECT j.id FROM jobs j
+                           WHERE j.user_id = r.user_id AND j.kind = r.kind AND j.idempotency_key = r.key) END)
                 FROM req r
                 LEFT JOIN inserted i ON i.id = r.id
-                LEFT JOIN LATERAL (
-                    SELECT j.id FROM jobs j
-                    WHERE r.key IS NOT NULL AND j.user_id = r.user_id AND j.kind = r.kind AND j.idempotency_key = r.key
-                ) e ON i.id IS NULL
                 WHERE (SELECT count(*) FROM woken) >= 0
                 ORDER BY r.n
                 """
+            typealias Row = (Bool, Int64?)
+
+            let jobs: [NewJob]
+            let notify: Bool
+
+            func makeBindings() throws -> PostgresBindings {
+                var bindings = PostgresBindings()
+                bindings.append(jobs.map(\.kind.rawValue))
+                bindings.append(jobs.map(\.payload))
+                bindings.append(jobs.map { $0.userID ?? -1 })
+                bindings.append(jobs.map { $0.idempotencyKey != nil })
+                bindings.append(jobs.map { $0.idempotencyKey ?? "" })
+                bindings.append(jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) })
+                bindings.append(jobs.map(\.maxAttempts))
+                bindings.append(notify)
+                return bindings
+            }
+
+            func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
         }
 
         static func find(id: Int64) -> PostgresQuery {
@@ -69,37 +80,54 @@ extension JobStore {
                 lastError: lastError)
         }
 
-        /// Locks up to `limit` runnable jobs, oldest first, skipping those other runners hold.
-        static func claim(limit: Int) -> PostgresQuery {
-            """
-            SELECT id, kind, payload::text, attempts, max_attempts, user_id,
-                   extract(epoch FROM now() - created_at)::float8
-            FROM jobs
-            WHERE state = 'queued' AND run_at <= now()
-            ORDER BY id
-            LIMIT \(limit)
-            FOR UPDATE SKIP LOCKED
-            """
+        /// Locks up to `limit` runnable jobs, oldest first, skipping those other runners hold
+        /// (`stagedoor_claim_jobs`, sql/002: always a plain scan of the claim index).
+        struct Claim: PostgresPreparedStatement {
+            static let sql = "SELECT id, kind, payload, attempts, max_attempts, user_id, waited FROM stagedoor_claim_jobs($1::int)"
+            typealias Row = (Int64, String, String, Int, Int, Int64?, Double)
+
+            let limit: Int
+
+            func makeBindings() throws -> PostgresBindings {
+                var bindings = PostgresBindings()
+                bindings.append(limit)
+                return bindings
+            }
+
+            func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
         }
 
-        /// Stores outcomes and tells gateways, in chunks that fit NOTIFY's 8000-byte payload.
-        static func finish(ids: [Int64], statuses: [Int], bodies: [String], extraDoneIDs: [Int64]) -> PostgresQuery {
-            """
-            WITH finished AS (
-                UPDATE jobs j
-                SET state = 'succeeded', attempts = j.attempts + 1, response_status = o.status,
-                    response_body = o.body::jsonb, started_at = now(), finished_at = clock_timestamp(), last_error = NULL
-                FROM unnest(\(ids)::bigint[], \(statuses)::int[], \(bodies)::text[]) AS o(id, status, body)
-                WHERE j.id = o.id
-                RETURNING j.id
-            ), done AS (
-                SELECT id FROM finished UNION ALL SELECT unnest(\(extraDoneIDs)::bigint[])
-            ), chunks AS (
-                SELECT id, (row_number() OVER ()) / 300 AS chunk FROM done
-            )
-            SELECT count(pg_notify(\(JobStore.doneChannel), ids))
-            FROM (SELECT string_agg(id::text, ',') AS ids FROM chunks GROUP BY chunk) grouped
-            """
+        /// Stores outcomes (`stagedoor_finish_jobs`, sql/002) and tells gateways, in chunks that fit
+        /// NOTIFY's 8000-byte payload.
+        struct Finish: PostgresPreparedStatement {
+            static let sql = """
+                WITH finished AS (
+                    SELECT id FROM stagedoor_finish_jobs($1::bigint[], $2::int[], $3::text[]) AS f(id)
+                ), done AS (
+                    SELECT id FROM finished UNION ALL SELECT unnest($4::bigint[])
+                ), chunks AS (
+                    SELECT id, (row_number() OVER ()) / 300 AS chunk FROM done
+                )
+                SELECT count(pg_notify('\(JobStore.doneChannel)', ids))
+                FROM (SELECT string_agg(id::text, ',') AS ids FROM chunks GROUP BY chunk) grouped
+                """
+            typealias Row = Int64
+
+            let ids: [Int64]
+            let statuses: [Int]
+            let bodies: [String]
+            let extraDoneIDs: [Int64]
+
+            func makeBindings() throws -> PostgresBindings {
+                var bindings = PostgresBindings()
+                bindings.append(ids)
+                bindings.append(statuses)
+                bindings.append(bodies)
+                bindings.append(extraDoneIDs)
+                return bindings
+            }
+
+            func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
         }
 
         /// Records a thrown attempt: back in the queue after `delay`, or dead once attempts run out.

@@ -38,8 +38,8 @@ public struct JobStore: Sendable {
         let notifyInline = coalescer?.claimInlineNotify() ?? true
         var attempts: [EnqueueAttempt] = []
         attempts.reserveCapacity(jobs.count)
-        let rows = try await client.query(Statements.enqueue(jobs, notify: notifyInline), logger: logger)
-        for try await (created, id) in rows.decode((Bool, Int64?).self) {
+        let rows = try await client.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger)
+        for try await (created, id) in rows {
             attempts.append(EnqueueAttempt(id: id, created: created))
         }
         if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
