@@ -16,7 +16,7 @@ struct BatcherTests {
     @Test("200 concurrent requests: each gets its own output, at most maxInFlight batches run, most share a batch")
     func batches() async throws {
         let record = Record()
-        let batcher = Batcher<Int, Int>(maxBatch: 50, maxInFlight: 2, deadline: .seconds(10)) { inputs in
+        let batcher = Batcher<Int, Int>(maxBatch: 50, maxInFlight: 2) { inputs in
             record.begin(inputs.count)
             defer { record.end() }
             try await Task.sleep(for: .milliseconds(20))
@@ -38,7 +38,7 @@ struct BatcherTests {
     @Test("a request alone goes at once; a failing batch fails each of its requests; a cancelled waiter stops waiting")
     func failuresAndCancellation() async throws {
         let gate = Mutex(false)
-        let batcher = Batcher<Int, Int>(maxBatch: 10, maxInFlight: 1, deadline: .seconds(10)) { inputs in
+        let batcher = Batcher<Int, Int>(maxBatch: 10, maxInFlight: 1) { inputs in
             if inputs.contains(-1) { throw CancellationError() }
             while gate.withLock({ !$0 }) && inputs.contains(0) { try await Task.sleep(for: .milliseconds(5)) }
             return inputs

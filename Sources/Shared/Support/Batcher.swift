@@ -2,18 +2,25 @@ import Synchronization
 
 /// Runs concurrent single requests as batches: group commit in the application.
 ///
-/// Up to `maxInFlight` batches run at once. A request that arrives while a slot is free starts a
-/// batch of its own at once (no added latency when the load is light); requests that arrive while
-/// every slot is busy wait and leave together, up to `maxBatch` at a time, when one frees. So under
-/// load one round trip and one commit carry many requests, and at rest each goes alone.
+/// Up to `maxInFlight` batches run at once. A request that arrives while a slot is free runs a
+/// batch at once (no added latency when the load is light); requests that arrive while every slot
+/// is busy wait and leave together, up to `maxBatch` at a time, when one frees. So under load one
+/// round trip and one commit carry many requests, and at rest each goes alone.
 ///
-/// A waiting request that is cancelled (its deadline passed) stops waiting; if its batch is already
+/// No task of its own: a batch runs in the task of the request at the head of the line (the
+/// leader), which answers the others and hands its slot to the next waiting request. A waiting
+/// request that is cancelled (its deadline passed) stops waiting at once; if its batch is already
 /// running, that batch's effect still happens, as with any statement whose answer was not awaited.
 public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
+    private enum Turn: Sendable {
+        case lead
+        case output(Output)
+    }
+
     private struct Waiter: Sendable {
         let id: UInt64
         let input: Input
-        let reply: ResumeOnce<Output>
+        let reply: ResumeOnce<Turn>
     }
 
     private struct State {
@@ -25,68 +32,78 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
     private let state = Mutex(State())
     private let maxBatch: Int
     private let maxInFlight: Int
-    private let deadline: Duration
     private let run: @Sendable ([Input]) async throws -> [Output]
 
-    /// A batcher calling `run` with up to `maxBatch` inputs, which must return one output per input,
-    /// in order. A batch that takes longer than `deadline` is given up on and its requests fail.
-    public init(
-        maxBatch: Int, maxInFlight: Int, deadline: Duration,
-        run: @escaping @Sendable ([Input]) async throws -> [Output]
-    ) {
+    /// A batcher calling `run` with up to `maxBatch` inputs, which must return one output per
+    /// input, in order; at most `maxInFlight` calls run at once.
+    public init(maxBatch: Int, maxInFlight: Int, run: @escaping @Sendable ([Input]) async throws -> [Output]) {
         precondition(maxBatch >= 1 && maxInFlight >= 1)
         self.maxBatch = maxBatch
         self.maxInFlight = maxInFlight
-        self.deadline = deadline
         self.run = run
     }
 
-    /// Runs `input` in the next batch and returns its output.
+    /// Runs `input` in a batch and returns its output.
     public func submit(_ input: Input) async throws -> Output {
-        let reply = ResumeOnce<Output>()
+        let reply = ResumeOnce<Turn>()
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
         }
-        return try await withTaskCancellationHandler {
+        let turn = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 reply.set(continuation)
-                let batch = state.withLock { state in
+                let promoted: Waiter? = state.withLock { state in
                     state.waiting.append(Waiter(id: id, input: input, reply: reply))
-                    return takeBatch(&state)
+                    guard state.inFlight < maxInFlight else { return nil }
+                    state.inFlight += 1
+                    return state.waiting.removeFirst()
                 }
-                if let batch { start(batch) }
+                if let promoted, !promoted.reply.resume(with: .success(.lead)) { handOver() }
             }
         } onCancel: {
             state.withLock { state in state.waiting.removeAll { $0.id == id } }
             reply.resume(with: .failure(CancellationError()))
         }
+        switch turn {
+        case .output(let output):
+            return output
+        case .lead:
+            return try await lead(with: input)
+        }
     }
 
-    private func takeBatch(_ state: inout State) -> [Waiter]? {
-        guard state.inFlight < maxInFlight, !state.waiting.isEmpty else { return nil }
-        state.inFlight += 1
-        let count = min(maxBatch, state.waiting.count)
-        let batch = Array(state.waiting.prefix(count))
-        state.waiting.removeFirst(count)
-        return batch
+    /// Runs a batch of `input` and the requests waiting at the head of the line; answers them.
+    private func lead(with input: Input) async throws -> Output {
+        let others: [Waiter] = state.withLock { state in
+            let count = min(maxBatch - 1, state.waiting.count)
+            defer { state.waiting.removeFirst(count) }
+            return Array(state.waiting.prefix(count))
+        }
+        defer { handOver() }
+        do {
+            let outputs = try await run([input] + others.map(\.input))
+            guard outputs.count == others.count + 1 else { throw BatcherError.outputCountMismatch }
+            for (waiter, output) in zip(others, outputs.dropFirst()) { waiter.reply.resume(with: .success(.output(output))) }
+            return outputs[0]
+        } catch {
+            for waiter in others { waiter.reply.resume(with: .failure(error)) }
+            throw error
+        }
     }
 
-    private func start(_ batch: [Waiter]) {
-        Task {
-            do {
-                let inputs = batch.map(\.input)
-                let outputs = try await withAbandonableDeadline(deadline) { try await self.run(inputs) }
-                guard outputs.count == batch.count else { throw BatcherError.outputCountMismatch }
-                for (waiter, output) in zip(batch, outputs) { waiter.reply.resume(with: .success(output)) }
-            } catch {
-                for waiter in batch { waiter.reply.resume(with: .failure(error)) }
+    /// Gives a finished batch's slot to the request at the head of the line, or frees it.
+    private func handOver() {
+        while true {
+            let next: Waiter? = state.withLock { state in
+                guard !state.waiting.isEmpty else {
+                    state.inFlight -= 1
+                    return nil
+                }
+                return state.waiting.removeFirst()
             }
-            let next = state.withLock { state in
-                state.inFlight -= 1
-                return takeBatch(&state)
-            }
-            if let next { start(next) }
+            // A request cancelled at this very moment cannot lead: offer the slot to the next.
+            guard let next, !next.reply.resume(with: .success(.lead)) else { return }
         }
     }
 }
