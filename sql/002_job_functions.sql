@@ -25,9 +25,9 @@ AS $$
     FOR UPDATE SKIP LOCKED
 $$;
 
--- Stores each job's outcome (HTTP status and JSON body); returns the ids it finished.
+-- Stores each job's outcome (HTTP status and JSON body); returns what it stored, for job_done.
 CREATE FUNCTION stagedoor_finish_jobs(ids bigint[], statuses integer[], bodies text[])
-RETURNS SETOF bigint
+RETURNS TABLE (id bigint, status integer, body text)
 LANGUAGE sql
 SET enable_seqscan = off
 SET enable_hashjoin = off
@@ -37,5 +37,5 @@ AS $$
         response_body = o.body::jsonb, started_at = now(), finished_at = clock_timestamp(), last_error = NULL
     FROM unnest(ids, statuses, bodies) AS o(id, status, body)
     WHERE j.id = o.id
-    RETURNING j.id
+    RETURNING j.id, j.response_status, j.response_body::text
 $$;

@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import Shared
+import Synchronization
 import Testing
 import TestSupport
 
@@ -24,6 +25,50 @@ struct JobRunnerTests {
             #expect(try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 40000)
             #expect(try await client.scalar("SELECT count(DISTINCT job_id) FROM test_effects", as: Int64.self) == 40000)
             #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1", as: Int64.self) == 40000)
+        }
+    }
+
+    @Test("job_done carries each outcome as stored (large bodies by id only), in payloads under NOTIFY's 8,000 bytes")
+    func doneNotices() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            // 300 jobs; every 50th has a body over 2,000 bytes.
+            try await client.query("""
+                INSERT INTO jobs (kind, payload)
+                SELECT 'echo', jsonb_build_object('n', n, 'pad', repeat('x', CASE WHEN n % 50 = 0 THEN 3000 ELSE 40 END))
+                FROM generate_series(1, 300) n
+                """)
+            let payloads = Mutex<[String]>([])
+            let connected = WakeSignal()
+            let listener = NotificationListener(
+                url: url, channels: [JobStore.doneChannel], applicationName: "stagedoor-test-listener", logger: logger,
+                onConnect: { connected.signal() }, onNotification: { _, payload in payloads.withLock { $0.append(payload) } })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                await connected.wait(upTo: .seconds(10))
+                let runner = JobRunner(client: client, handlers: [EchoHandler()], batchSize: 300, logger: logger)
+                let ran = try await runner.runBatch()
+                #expect(ran == 300)
+                #expect(await eventually { payloads.withLock { $0.flatMap(JobStore.doneNotices(in:)).count } == 300 })
+                group.cancelAll()
+            }
+            let received = payloads.withLock { $0 }
+            #expect(received.count > 1)
+            #expect(received.allSatisfy { $0.utf8.count < 8000 })
+            let notices = received.flatMap(JobStore.doneNotices(in:))
+            var stored: [Int64: String] = [:]
+            for try await (id, body) in try await client.query("SELECT id, response_body::text FROM jobs").decode((Int64, String).self) {
+                stored[id] = body
+            }
+            #expect(Set(notices.map(\.id)) == Set(stored.keys))
+            for notice in notices {
+                let body = try #require(stored[notice.id])
+                if body.utf8.count > 2000 {
+                    #expect(notice.outcome == nil)
+                } else {
+                    #expect(notice.outcome == JobOutcome(status: 201, body: body))
+                }
+            }
+            #expect(notices.filter { $0.outcome == nil }.count == 6)
         }
     }
 

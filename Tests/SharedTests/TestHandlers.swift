@@ -54,3 +54,12 @@ extension PostgresClient {
         try await query("CREATE TABLE test_effects (job_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())")
     }
 }
+
+/// Answers `201` with its payload as the body.
+struct EchoHandler: JobHandler {
+    let kind = JobKind("echo")
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        JobOutcome(status: 201, body: job.payload)
+    }
+}

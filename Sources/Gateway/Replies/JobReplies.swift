@@ -85,10 +85,10 @@ struct JobReplies: Sendable {
     }
 
     private func wait(for id: Int64) async throws -> Response {
-        let finished = try await board.awaitFinished(jobID: id, timeout: replyTimeout) {
+        let outcome = try await board.awaitFinished(jobID: id, timeout: replyTimeout) {
             try await database.run { _ in try await jobs.find(id: id) }
         }
-        if let outcome = finished?.outcome { return Self.response(outcome) }
+        if let outcome { return Self.response(outcome) }
         let accepted = try JSONBody.response(JobAccepted(jobId: id, status: "queued"), status: .accepted,
                                              headers: [.location: "/v1/jobs/\(id)"])
         return accepted

@@ -83,4 +83,18 @@ public struct JobRecord: Sendable, Equatable {
     public let requestHash: [UInt8]?
     public let outcome: JobOutcome?
     public let lastError: String?
+
+    public init(
+        id: Int64, kind: JobKind, state: JobState, attempts: Int, userID: Int64?, requestHash: [UInt8]?,
+        outcome: JobOutcome?, lastError: String?
+    ) {
+        self.id = id
+        self.kind = kind
+        self.state = state
+        self.attempts = attempts
+        self.userID = userID
+        self.requestHash = requestHash
+        self.outcome = outcome
+        self.lastError = lastError
+    }
 }

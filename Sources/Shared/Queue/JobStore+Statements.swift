@@ -97,19 +97,22 @@ extension JobStore {
             func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
         }
 
-        /// Stores outcomes (`stagedoor_finish_jobs`, sql/002) and tells gateways, in chunks that fit
-        /// NOTIFY's 8000-byte payload.
+        /// Stores outcomes (`stagedoor_finish_jobs`, sql/002) and tells gateways on `job_done`:
+        /// one line per job, `id status body` (body as stored), or only `id` for a body over 2,000
+        /// bytes and for dead jobs; lines are grouped into payloads under NOTIFY's 8,000 bytes.
         struct Finish: PostgresPreparedStatement {
             static let sql = """
                 WITH finished AS (
-                    SELECT id FROM stagedoor_finish_jobs($1::bigint[], $2::int[], $3::text[]) AS f(id)
-                ), done AS (
-                    SELECT id FROM finished UNION ALL SELECT unnest($4::bigint[])
+                    SELECT f.id, f.status, f.body FROM stagedoor_finish_jobs($1::bigint[], $2::int[], $3::text[]) AS f
+                ), lines AS (
+                    SELECT CASE WHEN octet_length(body) <= 2000 THEN id || ' ' || status || ' ' || body ELSE id::text END AS line
+                    FROM finished
+                    UNION ALL SELECT unnest($4::bigint[])::text
                 ), chunks AS (
-                    SELECT id, (row_number() OVER ()) / 300 AS chunk FROM done
+                    SELECT line, sum(octet_length(line) + 1) OVER (ROWS UNBOUNDED PRECEDING) / 7000 AS chunk FROM lines
                 )
-                SELECT count(pg_notify('\(JobStore.doneChannel)', ids))
-                FROM (SELECT string_agg(id::text, ',') AS ids FROM chunks GROUP BY chunk) grouped
+                SELECT count(pg_notify('\(JobStore.doneChannel)', payload))
+                FROM (SELECT string_agg(line, E'\\n') AS payload FROM chunks GROUP BY chunk) grouped
                 """
             typealias Row = Int64
 

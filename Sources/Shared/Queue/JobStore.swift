@@ -6,8 +6,25 @@ import PostgresNIO
 public struct JobStore: Sendable {
     /// The channel that wakes payment workers.
     public static let jobsChannel = "jobs"
-    /// The channel that tells gateways a job finished; the payload is comma-separated job ids.
+    /// The channel that tells gateways jobs finished; see ``doneNotices(in:)`` for the payload.
     public static let doneChannel = "job_done"
+
+    /// One finished job as a `job_done` payload reports it: its outcome, when the payload carries it.
+    public struct DoneNotice: Sendable, Equatable {
+        public let id: Int64
+        public let outcome: JobOutcome?
+    }
+
+    /// Reads a `job_done` payload: one line per job, `id status body` or only `id` (then the
+    /// outcome must be read from the table).
+    public static func doneNotices(in payload: String) -> [DoneNotice] {
+        payload.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ", maxSplits: 2)
+            guard let id = Int64(parts[0]) else { return nil }
+            guard parts.count == 3, let status = Int(parts[1]) else { return DoneNotice(id: id, outcome: nil) }
+            return DoneNotice(id: id, outcome: JobOutcome(status: status, body: String(parts[2])))
+        }
+    }
 
     let client: PostgresClient
     let coalescer: NotifyCoalescer?
