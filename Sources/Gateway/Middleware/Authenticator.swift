@@ -39,13 +39,31 @@ final class Authenticator: Sendable {
     func authenticate(_ request: Request) async throws -> (userID: Int64, apiKey: String) {
         let (key, digest) = try credentials(request)
         if let userID = knownUser(digest: digest) { return (userID, key) }
+        let database = self.database
         let found = try await database.run { client in
-            let rows = try await client.query("SELECT id FROM users WHERE api_key_hash = \(ByteBuffer(bytes: digest))")
-            for try await id in rows.decode(Int64.self) { return Optional(id) }
+            for try await id in try await client.execute(UserByKey(digest: digest), logger: database.logger) { return Optional(id) }
             return nil
         }
         guard let userID = found else { throw Problem.unauthorized }
         learn(digest: digest, userID: userID)
         return (userID, key)
+    }
+}
+
+extension Authenticator {
+    /// The user with this API-key digest, prepared once per connection (a fan's first request).
+    struct UserByKey: PostgresPreparedStatement {
+        static let sql = "SELECT id FROM users WHERE api_key_hash = $1"
+        typealias Row = Int64
+
+        let digest: [UInt8]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(ByteBuffer(bytes: digest))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
     }
 }
