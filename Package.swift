@@ -35,6 +35,7 @@ let package = Package(
                 .embedInCode("000_schema_migrations.sql"),
                 .embedInCode("001_schema.sql"),
                 .embedInCode("002_job_functions.sql"),
+                .embedInCode("003_live_holds_index.sql"),
             ]
         ),
         .target(

@@ -9,7 +9,7 @@ func paymentHandlers(settings: Settings) -> [any JobHandler] {
 }
 
 /// The payment worker's services, in start order: the pool, then (once the database is ready)
-/// the listener, the claim loops and maintenance, then the metrics server.
+/// the listener, the claim loops, maintenance and statistics, then the metrics server.
 func buildPaymentWorker(settings: Settings, handlers: [any JobHandler]? = nil) -> [any Service] {
     let process = "payment-worker"
     let client = Database.makeClient(settings, process: process)
@@ -29,9 +29,10 @@ func buildPaymentWorker(settings: Settings, handlers: [any JobHandler]? = nil) -
         store: JobStore(client: client, logger: Observability.logger(process, "jobs")),
         retention: settings.jobRetention, logger: Observability.logger(process, "maintenance"))
     let reaper = HoldReaper(client: client, every: .seconds(5), logger: Observability.logger(process, "holds"))
+    let statistics = StatisticsKeeper(client: client, logger: Observability.logger(process, "statistics"))
     var services: [any Service] = [
         client,
-        AfterDatabaseReady(client: client, settings: settings, services: [listener, worker, maintenance, reaper],
+        AfterDatabaseReady(client: client, settings: settings, services: [listener, worker, maintenance, reaper, statistics],
                            logger: Observability.logger(process, "startup")),
     ]
     if let metrics = OperationsRoutes.server(settings: settings, client: client, process: process) {
