@@ -16,10 +16,14 @@ final class Authenticator: Sendable {
 
     /// The bearer key of `Authorization: Bearer <apiKey>` and its digest, not yet checked, or `401 unauthorized`.
     func credentials(_ request: Request) throws -> (apiKey: String, digest: [UInt8]) {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              case let key = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces),
-              !key.isEmpty, key.count <= 200 else { throw Problem.unauthorized }
-        return (key, Secrets.sha256(key))
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Problem.unauthorized }
+        // Spaces and tabs around the key are ignored (trimmed by hand: Foundation's trimming was a
+        // noticeable share of a poll's CPU).
+        var key = header.utf8.dropFirst(7)
+        while let first = key.first, first == 0x20 || first == 0x09 { key = key.dropFirst() }
+        while let last = key.last, last == 0x20 || last == 0x09 { key = key.dropLast() }
+        guard !key.isEmpty, key.count <= 200, let text = String(key) else { throw Problem.unauthorized }
+        return (text, Secrets.sha256(text))
     }
 
     /// The user of a key digest this gateway has already resolved.
