@@ -75,6 +75,29 @@ struct WaitingRoomTests {
         }
     }
 
+    @Test("100 users and 5 unknown keys asking at once (batched): 100 tokens in 100 distinct places, 5 × 401")
+    func manyUsersAtOnce() async throws {
+        try await TestGateway.run { api, db in
+            var keys: [String] = []
+            for n in 0..<100 { keys.append(try await api.newUser("fan\(n)").key) }
+            let all = keys + (0..<5).map { "no-such-key-\($0)" }
+            let replies = try await withThrowingTaskGroup(of: (String, Reply).self) { group in
+                for key in all { group.addTask { (key, try await api.token(key)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.filter { $0.0.hasPrefix("no-such-key") }.allSatisfy { $0.1.status == 401 })
+            let issued = replies.filter { !$0.0.hasPrefix("no-such-key") }.map(\.1)
+            #expect(issued.allSatisfy { $0.status == 201 })
+            #expect(Set(issued.compactMap { $0["token"] as? String }).count == 100)
+            #expect(try await db.scalar("SELECT count(DISTINCT seq) FROM queue_tokens WHERE status = 'waiting'", as: Int64.self) == 100)
+            // Each token is its user's: polling with the key that took it shows it waiting.
+            for (key, reply) in replies where reply.status == 201 {
+                let token = try #require(reply["token"] as? String)
+                #expect(try await api.call(.get, "/v1/queue/tokens/current", key: key, token: token).status == 200)
+            }
+        }
+    }
+
     @Test("an active token past ACTIVE_TTL polls as expired; asking again starts a new place at the back")
     func activeTTL() async throws {
         try await TestGateway.run(["ADMIT_PER_SECOND": "100", "QUEUE_TICK": "0.1", "ACTIVE_TTL": "0.6"], admission: true) { api, db in

@@ -26,48 +26,66 @@ extension TokenStore {
             """
         }
 
-        /// What `IssueForKey` did.
-        enum IssueOutcome {
+        /// What `IssueForKeys` did for one request.
+        enum IssueOutcome: Sendable {
             case inserted(TokenRow)
-            /// The key's user already has a live token (or lost the race to insert one).
+            /// The key's user already has a live token (or another request in the batch took one).
             case hasLiveToken(userID: Int64)
+            /// No user has this key.
+            case unknownKey
         }
 
-        /// Finds the user by API-key digest and inserts a token unless they have a live one, in one
-        /// prepared statement. No row: no such user.
-        struct IssueForKey: PostgresPreparedStatement {
-            static let sql = """
-                WITH u AS (SELECT id FROM users WHERE api_key_hash = $1),
-                t AS (
-                    INSERT INTO queue_tokens (user_id, token_hash, salt)
-                    SELECT u.id, $2, $3 FROM u
-                    WHERE NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = u.id AND q.status IN ('waiting', 'active'))
-                    ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
-                    RETURNING *
-                )
-                SELECT u.id, t.id IS NOT NULL,
-                       t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
-                       now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
-                FROM u CROSS JOIN waiting_room w LEFT JOIN t ON true
-                WHERE w.id = 1
-                """
-            typealias Row = IssueOutcome
-
+        /// One token request of a batch: the API key's digest and the new token's hash and salt.
+        struct IssueRequest: Sendable {
             let keyHash: [UInt8]
             let tokenHash: [UInt8]
             let salt: [UInt8]
+        }
+
+        /// Finds each request's user by API-key digest and inserts a token for those who have no live
+        /// one, in one prepared statement for a batch of concurrent requests (see ``Batcher``): places
+        /// in line follow the requests' order. One row per request, in order.
+        struct IssueForKeys: PostgresPreparedStatement {
+            static let sql = """
+                WITH req AS (
+                    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(key_hash, token_hash, salt, n)
+                ), who AS (
+                    SELECT r.n, u.id AS user_id, r.token_hash, r.salt FROM req r JOIN users u ON u.api_key_hash = r.key_hash
+                ), first AS (
+                    SELECT DISTINCT ON (user_id) n, user_id, token_hash, salt FROM who ORDER BY user_id, n
+                ), t AS (
+                    INSERT INTO queue_tokens (user_id, token_hash, salt)
+                    SELECT f.user_id, f.token_hash, f.salt FROM first f
+                    WHERE NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = f.user_id AND q.status IN ('waiting', 'active'))
+                    ORDER BY f.n
+                    ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
+                    RETURNING *
+                )
+                SELECT w.user_id, t.id IS NOT NULL,
+                       t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
+                       now(), wr.admitted_through, wr.admit_per_second, wr.idle_ttl_seconds
+                FROM req r
+                LEFT JOIN who w ON w.n = r.n
+                LEFT JOIN t ON t.token_hash = r.token_hash
+                CROSS JOIN waiting_room wr
+                WHERE wr.id = 1
+                ORDER BY r.n
+                """
+            typealias Row = IssueOutcome
+
+            let requests: [IssueRequest]
 
             func makeBindings() throws -> PostgresBindings {
                 var bindings = PostgresBindings()
-                bindings.append(ByteBuffer(bytes: keyHash))
-                bindings.append(ByteBuffer(bytes: tokenHash))
-                bindings.append(ByteBuffer(bytes: salt))
+                bindings.append(requests.map { ByteBuffer(bytes: $0.keyHash) })
+                bindings.append(requests.map { ByteBuffer(bytes: $0.tokenHash) })
+                bindings.append(requests.map { ByteBuffer(bytes: $0.salt) })
                 return bindings
             }
 
             func decodeRow(_ row: PostgresRow) throws -> IssueOutcome {
                 let columns = row.makeRandomAccess()
-                let userID = try columns[0].decode(Int64.self)
+                guard let userID = try columns[0].decode(Int64?.self) else { return .unknownKey }
                 guard try columns[1].decode(Bool.self) else { return .hasLiveToken(userID: userID) }
                 return .inserted(try Statements.decode(columns, from: 2))
             }

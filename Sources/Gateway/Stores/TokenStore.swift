@@ -42,24 +42,32 @@ struct TokenRow: Sendable {
 struct TokenStore: Sendable {
     let database: GatewayDatabase
     let cache = WaitingLineCache()
+    /// Concurrent first requests for a token leave together: one statement and one commit per batch.
+    private let issues: Batcher<Statements.IssueRequest, Statements.IssueOutcome>
+
+    init(database: GatewayDatabase) {
+        self.database = database
+        issues = Batcher(maxBatch: 64, maxInFlight: 4) { [database] requests in
+            var outcomes: [Statements.IssueOutcome] = []
+            outcomes.reserveCapacity(requests.count)
+            let rows = try await database.client.execute(Statements.IssueForKeys(requests: requests), logger: database.logger)
+            for try await outcome in rows { outcomes.append(outcome) }
+            return outcomes
+        }
+    }
 
     /// The live token of the user with this API key, or a new one at the back of the line;
     /// `created` says which; nil when no user has the key. The common case — a user with no live
-    /// token — is one statement: find the user and insert the token.
+    /// token — is one statement, shared with the requests arriving at the same time: find the user
+    /// and insert the token.
     func issue(apiKey: String, digest: [UInt8]) async throws -> (row: TokenRow, token: String, created: Bool)? {
         let salt = Secrets.randomBytes(16)
         let token = Secrets.derive(key: apiKey, salt: salt)
-        let statement = Statements.IssueForKey(keyHash: digest, tokenHash: Secrets.sha256(token), salt: salt)
-        let outcome = try await database.run { client in
-            for try await outcome in try await client.execute(statement, logger: database.logger) {
-                return Optional(outcome)
-            }
-            return nil
-        }
-        switch outcome {
-        case nil: return nil
-        case .inserted(let row)?: return (row, token, true)
-        case .hasLiveToken(let userID)?: return try await issue(userID: userID, apiKey: apiKey)
+        let request = Statements.IssueRequest(keyHash: digest, tokenHash: Secrets.sha256(token), salt: salt)
+        switch try await database.run({ _ in try await issues.submit(request) }) {
+        case .unknownKey: return nil
+        case .inserted(let row): return (row, token, true)
+        case .hasLiveToken(let userID): return try await issue(userID: userID, apiKey: apiKey)
         }
     }
 
