@@ -1,9 +1,12 @@
 import Foundation
+import Logging
 import HummingbirdTesting
 import PostgresNIO
 import Shared
 import Testing
 import TestSupport
+
+@testable import Gateway
 
 @Suite("Waiting room over HTTP")
 struct WaitingRoomTests {
@@ -147,13 +150,21 @@ struct WaitingRoomTests {
             let token = try #require(try await api.token(user.key)["token"] as? String)
             let hash = Secrets.sha256(token).map { String(format: "%02x", $0) }.joined()
             func buffersTouched() async throws -> (buffers: Int, seqScan: Bool) {
-                var lines: [String] = []
-                let rows = try await db.query("""
-                    EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
-                    SELECT t.id, t.seq, t.status, w.admitted_through FROM queue_tokens t CROSS JOIN waiting_room w
-                    WHERE t.token_hash = '\\x\(unescaped: hash)'::bytea AND w.id = 1
-                    """)
-                for try await line in rows.decode(String.self) { lines.append(line) }
+                // The gateway's own lookup statement, as prepared, with a generic plan.
+                let lines = try await db.withConnection { connection in
+                    var lines: [String] = []
+                    let logger = Logger(label: "test.poll-cost")
+                    try await connection.query("SET plan_cache_mode = force_generic_plan", logger: logger)
+                    try await connection.query(
+                        "PREPARE lookup(bytea[]) AS \(unescaped: TokenStore.Statements.ByHashes.sql)", logger: logger)
+                    let rows = try await connection.query("""
+                        EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) EXECUTE lookup(ARRAY['\\x\(unescaped: hash)'::bytea])
+                        """, logger: logger)
+                    for try await line in rows.decode(String.self) { lines.append(line) }
+                    try await connection.query("DEALLOCATE lookup", logger: logger)
+                    try await connection.query("RESET plan_cache_mode", logger: logger)
+                    return lines
+                }
                 // The top node's line counts the buffers of the whole plan.
                 let top = lines.first { $0.contains("Buffers: shared") } ?? ""
                 let counts = top.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }

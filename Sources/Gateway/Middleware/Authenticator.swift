@@ -9,9 +9,18 @@ final class Authenticator: Sendable {
     private let database: GatewayDatabase
     private let known = Mutex<[[UInt8]: Int64]>([:])
     private let capacity = 200_000
+    /// Concurrent lookups of unknown keys leave together, one statement per batch.
+    private let lookups: Batcher<[UInt8], Int64?>
 
     init(database: GatewayDatabase) {
         self.database = database
+        lookups = Batcher(maxBatch: 128, maxInFlight: 4) { [database] digests in
+            var found: [[UInt8]: Int64] = [:]
+            for try await (digest, id) in try await database.client.execute(UsersByKeys(digests: digests), logger: database.logger) {
+                found[digest] = id
+            }
+            return digests.map { found[$0] }
+        }
     }
 
     /// The bearer key of `Authorization: Bearer <apiKey>` and its digest, not yet checked, or `401 unauthorized`.
@@ -43,11 +52,7 @@ final class Authenticator: Sendable {
     func authenticate(_ request: Request) async throws -> (userID: Int64, apiKey: String) {
         let (key, digest) = try credentials(request)
         if let userID = knownUser(digest: digest) { return (userID, key) }
-        let database = self.database
-        let found = try await database.run { client in
-            for try await id in try await client.execute(UserByKey(digest: digest), logger: database.logger) { return Optional(id) }
-            return nil
-        }
+        let found = try await database.run { [lookups] _ in try await lookups.submit(digest) }
         guard let userID = found else { throw Problem.unauthorized }
         learn(digest: digest, userID: userID)
         return (userID, key)
@@ -55,19 +60,26 @@ final class Authenticator: Sendable {
 }
 
 extension Authenticator {
-    /// The user with this API-key digest, prepared once per connection (a fan's first request).
-    struct UserByKey: PostgresPreparedStatement {
-        static let sql = "SELECT id FROM users WHERE api_key_hash = $1"
-        typealias Row = Int64
+    /// The users with these API-key digests, prepared once per connection (a fan's first requests).
+    struct UsersByKeys: PostgresPreparedStatement {
+        /// One unique-index probe per digest (see `TokenStore.Statements.ByHashes`).
+        static let sql = """
+            SELECT h.digest, u.id FROM unnest($1::bytea[]) AS h(digest)
+            CROSS JOIN LATERAL (SELECT id FROM users WHERE api_key_hash = h.digest LIMIT 1) u
+            """
+        typealias Row = ([UInt8], Int64)
 
-        let digest: [UInt8]
+        let digests: [[UInt8]]
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings()
-            bindings.append(ByteBuffer(bytes: digest))
+            bindings.append(digests.map { ByteBuffer(bytes: $0) })
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+        func decodeRow(_ row: PostgresRow) throws -> Row {
+            let (digest, id) = try row.decode((ByteBuffer, Int64).self)
+            return (Array(digest.readableBytesView), id)
+        }
     }
 }

@@ -50,7 +50,8 @@ extension TokenStore {
                 WITH req AS (
                     SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(key_hash, token_hash, salt, n)
                 ), who AS (
-                    SELECT r.n, u.id AS user_id, r.token_hash, r.salt FROM req r JOIN users u ON u.api_key_hash = r.key_hash
+                    SELECT r.n, u.id AS user_id, r.token_hash, r.salt
+                    FROM req r CROSS JOIN LATERAL (SELECT id FROM users WHERE api_key_hash = r.key_hash LIMIT 1) u
                 ), first AS (
                     SELECT DISTINCT ON (user_id) n, user_id, token_hash, salt FROM who ORDER BY user_id, n
                 ), t AS (
@@ -98,25 +99,34 @@ extension TokenStore {
             """
         }
 
-        /// The poll's lookup, prepared once per connection: polls are the hottest path.
-        struct ByHash: PostgresPreparedStatement {
+        /// Tokens by the hashes of their secrets, for a batch of concurrent lookups (the queue gate
+        /// of every booking request, and polls not answered from memory); prepared once per connection.
+        /// One unique-index probe per hash, whatever the table's size: the LIMIT keeps the planner
+        /// from turning the probes into a join (a generic plan made on a small table scanned it).
+        struct ByHashes: PostgresPreparedStatement {
             static let sql = """
-                SELECT t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
+                SELECT t.token_hash, t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
                        now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
-                FROM queue_tokens t CROSS JOIN waiting_room w
-                WHERE t.token_hash = $1 AND w.id = 1
+                FROM unnest($1::bytea[]) AS h(hash)
+                CROSS JOIN LATERAL (SELECT * FROM queue_tokens q WHERE q.token_hash = h.hash LIMIT 1) t
+                CROSS JOIN waiting_room w
+                WHERE w.id = 1
                 """
-            typealias Row = TokenRow
+            typealias Row = ([UInt8], TokenRow)
 
-            let hash: [UInt8]
+            let hashes: [[UInt8]]
 
             func makeBindings() throws -> PostgresBindings {
                 var bindings = PostgresBindings()
-                bindings.append(ByteBuffer(bytes: hash))
+                bindings.append(hashes.map { ByteBuffer(bytes: $0) })
                 return bindings
             }
 
-            func decodeRow(_ row: PostgresRow) throws -> TokenRow { try Statements.decode(row) }
+            func decodeRow(_ row: PostgresRow) throws -> Row {
+                let columns = row.makeRandomAccess()
+                let hash = try columns[0].decode(ByteBuffer.self)
+                return (Array(hash.readableBytesView), try Statements.decode(columns, from: 1))
+            }
         }
 
         /// Ends the user's live token if it outlived its TTL before the queue worker got to it.

@@ -44,9 +44,18 @@ struct TokenStore: Sendable {
     let cache = WaitingLineCache()
     /// Concurrent first requests for a token leave together: one statement and one commit per batch.
     private let issues: Batcher<Statements.IssueRequest, Statements.IssueOutcome>
+    /// Concurrent lookups by token hash leave together, one statement per batch.
+    private let lookups: Batcher<[UInt8], TokenRow?>
 
     init(database: GatewayDatabase) {
         self.database = database
+        lookups = Batcher(maxBatch: 128, maxInFlight: 4) { [database] hashes in
+            var found: [[UInt8]: TokenRow] = [:]
+            for try await (hash, row) in try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger) {
+                found[hash] = row
+            }
+            return hashes.map { found[$0] }
+        }
         issues = Batcher(maxBatch: 64, maxInFlight: 4) { [database] requests in
             var outcomes: [Statements.IssueOutcome] = []
             outcomes.reserveCapacity(requests.count)
@@ -97,11 +106,7 @@ struct TokenStore: Sendable {
     }
 
     private func find(hash: [UInt8]) async throws -> TokenRow? {
-        let statement = Statements.ByHash(hash: hash)
-        return try await database.run { client in
-            for try await row in try await client.execute(statement, logger: database.logger) { return Optional(row) }
-            return nil
-        }
+        try await database.run { [lookups] _ in try await lookups.submit(hash) }
     }
 
     /// A poll: the token with this secret, from this gateway's memory while it is surely still
