@@ -14,7 +14,7 @@ final class Authenticator: Sendable {
 
     init(database: GatewayDatabase) {
         self.database = database
-        lookups = Batcher(maxBatch: 128, maxInFlight: 4) { [database] digests in
+        lookups = Batcher(maxBatch: 128, maxInFlight: 1) { [database] digests in
             var found: [[UInt8]: Int64] = [:]
             for try await (digest, id) in try await database.client.execute(UsersByKeys(digests: digests), logger: database.logger) {
                 found[digest] = id

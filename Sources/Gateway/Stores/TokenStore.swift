@@ -49,14 +49,14 @@ struct TokenStore: Sendable {
 
     init(database: GatewayDatabase) {
         self.database = database
-        lookups = Batcher(maxBatch: 128, maxInFlight: 4) { [database] hashes in
+        lookups = Batcher(maxBatch: 128, maxInFlight: 1) { [database] hashes in
             var found: [[UInt8]: TokenRow] = [:]
             for try await (hash, row) in try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger) {
                 found[hash] = row
             }
             return hashes.map { found[$0] }
         }
-        issues = Batcher(maxBatch: 64, maxInFlight: 4) { [database] requests in
+        issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
             var outcomes: [Statements.IssueOutcome] = []
             outcomes.reserveCapacity(requests.count)
             let rows = try await database.client.execute(Statements.IssueForKeys(requests: requests), logger: database.logger)

@@ -37,7 +37,7 @@ public struct JobStore: Sendable {
         self.client = client
         self.coalescer = coalescer
         self.logger = logger
-        enqueues = Batcher(maxBatch: 64, maxInFlight: 4) { [client, coalescer, logger] jobs in
+        enqueues = Batcher(maxBatch: 64, maxInFlight: 1) { [client, coalescer, logger] jobs in
             try await Self.enqueueBatch(jobs, client: client, coalescer: coalescer, logger: logger)
         }
     }
