@@ -61,7 +61,7 @@ func buildApplication(settings: Settings, client: PostgresClient, parts: Gateway
 /// Every route with its middleware.
 func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts, logger: Logger) -> Router<BasicRequestContext> {
     let database = GatewayDatabase(client: client, deadline: settings.requestTimeout, logger: Observability.logger("gateway", "db"))
-    let auth = Authenticator(database: database)
+    let auth = Authenticator(database: database, rateLimit: settings.rateLimit)
     let tokens = TokenStore(database: database)
     let catalog = CatalogStore(database: database)
     let replies = JobReplies(jobs: parts.jobs, board: parts.board, database: database, replyTimeout: settings.replyTimeout,

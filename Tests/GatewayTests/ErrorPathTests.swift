@@ -98,4 +98,32 @@ struct ErrorPathTests {
             }
         }
     }
+
+    @Test("a key over its request budget gets 429 rate_limited with Retry-After, before any work; other keys are untouched")
+    func rateLimited() async throws {
+        try await TestGateway.run(["RATE_LIMIT": "5"], paymentWorker: true) { api, db in
+            let greedy = try await api.newUser("greedy")
+            let other = try await api.newUser("other")
+            // A budget of 5/s with bursts of 10: 60 charges at once cannot all pass.
+            let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for _ in 0..<60 {
+                    group.addTask { try await api.call(.post, "/v1/points/charge", key: greedy.key, body: #"{"amount": 1}"#) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let passed = replies.filter { $0.status == 200 }.count
+            #expect(passed >= 10 && passed < 60, "\(passed) of 60 passed")
+            #expect(replies.allSatisfy { $0.status == 200 || $0.status == 429 })
+            let refusal = try #require(replies.first { $0.status == 429 })
+            Self.expectProblem(refusal, 429, "rate_limited")
+            #expect(Int(refusal.headers[.retryAfter] ?? "") ?? 0 >= 1)
+            // A refused write changed nothing: one job and one point per accepted charge only.
+            #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == Int64(passed))
+            #expect(try await db.scalar("SELECT balance FROM wallets WHERE user_id = \(greedy.id)", as: Int64.self) == Int64(passed))
+            #expect(try await api.call(.get, "/v1/points", key: other.key).status == 200)
+            // The budget refills.
+            try await Task.sleep(for: .milliseconds(1200))
+            #expect(try await api.call(.get, "/v1/points", key: greedy.key).status == 200)
+        }
+    }
 }

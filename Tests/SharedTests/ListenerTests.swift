@@ -32,6 +32,14 @@ struct ListenerTests {
                     try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 1
                 })
                 try await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'stagedoor-test-listener'")
+                // Termination is asynchronous: wait until the session is gone (the listener waits 500 ms
+                // before it reconnects), so the next wake-up really is sent while nobody listens.
+                #expect(try await eventually(timeout: .seconds(5), every: .milliseconds(5)) {
+                    try await client.scalar("""
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND application_name = 'stagedoor-test-listener'
+                        """, as: Int64.self) == 0
+                })
                 // Sent while nobody listens: this wake-up is lost.
                 _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}"))
                 #expect(try await eventually(timeout: .seconds(8)) {
@@ -58,8 +66,12 @@ struct ListenerTests {
                 group.addTask { try await listener.run() }
                 group.addTask { try await coalescer.run() }
                 #expect(await eventually { connects.connections == 1 })
-                try await withThrowingDiscardingTaskGroup { burst in
-                    for _ in 0..<20 { burst.addTask { _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}")) } }
+                // Two bursts within one window: the first carries its wake-up inline; the second's is
+                // coalesced away, so a trailing wake-up must come after it.
+                for _ in 0..<2 {
+                    try await withThrowingDiscardingTaskGroup { burst in
+                        for _ in 0..<10 { burst.addTask { _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}")) } }
+                    }
                 }
                 let lastEnqueue = ContinuousClock.now
                 #expect(await eventually { arrivals.withLock { $0.last.map { $0 > lastEnqueue } ?? false } })

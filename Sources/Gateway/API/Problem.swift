@@ -67,6 +67,12 @@ extension Problem {
         status: .contentTooLarge, code: "payload_too_large", title: "Payload too large",
         detail: "Request bodies are limited to 64 KiB.")
 
+    static func rateLimited(retryAfter seconds: Int) -> Problem {
+        Problem(status: .tooManyRequests, code: "rate_limited", title: "Too many requests",
+                detail: "This API key is over its request budget; retry after \(seconds) s.",
+                headers: [.retryAfter: String(seconds)])
+    }
+
     static func unavailable(_ detail: String = "The service is temporarily unavailable; retry shortly.") -> Problem {
         Problem(status: .serviceUnavailable, code: "unavailable", title: "Service unavailable", detail: detail,
                 headers: [.retryAfter: "1"])

@@ -7,13 +7,15 @@ import Synchronization
 /// deleted, so resolved keys are remembered (by digest, bounded) and most requests skip the database.
 final class Authenticator: Sendable {
     private let database: GatewayDatabase
+    private let limiter: RateLimiter
     private let known = Mutex<[[UInt8]: Int64]>([:])
     private let capacity = 200_000
     /// Concurrent lookups of unknown keys leave together, one statement per batch.
     private let lookups: Batcher<[UInt8], Int64?>
 
-    init(database: GatewayDatabase) {
+    init(database: GatewayDatabase, rateLimit: Double) {
         self.database = database
+        limiter = RateLimiter(rate: rateLimit)
         lookups = Batcher(maxBatch: 128, maxInFlight: 1) { [database] digests in
             var found: [[UInt8]: Int64] = [:]
             for try await (digest, id) in try await database.client.execute(UsersByKeys(digests: digests), logger: database.logger) {
@@ -23,7 +25,8 @@ final class Authenticator: Sendable {
         }
     }
 
-    /// The bearer key of `Authorization: Bearer <apiKey>` and its digest, not yet checked, or `401 unauthorized`.
+    /// The bearer key of `Authorization: Bearer <apiKey>` and its digest, not yet checked, or
+    /// `401 unauthorized`; `429 rate_limited` when the key is over its request budget.
     func credentials(_ request: Request) throws -> (apiKey: String, digest: [UInt8]) {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw Problem.unauthorized }
         // Spaces and tabs around the key are ignored (trimmed by hand: Foundation's trimming was a
@@ -32,7 +35,9 @@ final class Authenticator: Sendable {
         while let first = key.first, first == 0x20 || first == 0x09 { key = key.dropFirst() }
         while let last = key.last, last == 0x20 || last == 0x09 { key = key.dropLast() }
         guard !key.isEmpty, key.count <= 200, let text = String(key) else { throw Problem.unauthorized }
-        return (text, Secrets.sha256(text))
+        let digest = Secrets.sha256(text)
+        try limiter.spend(digest: digest)
+        return (text, digest)
     }
 
     /// The user of a key digest this gateway has already resolved.

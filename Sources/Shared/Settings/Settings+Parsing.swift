@@ -23,6 +23,7 @@ extension Settings {
         notifyCoalesce = try reader.seconds("NOTIFY_COALESCE", default: 0.002, allowZero: true)
         replyTimeout = try reader.seconds("REPLY_TIMEOUT", default: 5, allowZero: true)
         requestTimeout = try reader.seconds("REQUEST_TIMEOUT", default: 10)
+        rateLimit = try reader.double("RATE_LIMIT", default: 50, in: 0...1_000_000)
         jobRetention = try reader.seconds("JOB_RETENTION", default: 86400)
         startupTimeout = try reader.seconds("STARTUP_TIMEOUT", default: 30, allowZero: true)
         dbPoolSize = try reader.int("DB_POOL_SIZE", default: 20, in: 2...1000)
@@ -38,7 +39,7 @@ extension Settings {
     public static let keys: [String] = [
         "DATABASE_URL", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
-        "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "JOB_RETENTION",
+        "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "JOB_RETENTION",
         "STARTUP_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT",
     ]
 }

@@ -39,6 +39,9 @@ public struct Settings: Sendable, Equatable {
     public var replyTimeout: Duration
     /// `REQUEST_TIMEOUT`: deadline on a request's database work before `503 unavailable`, seconds. Default 10.
     public var requestTimeout: Duration
+    /// `RATE_LIMIT`: requests per second one API key may send to one gateway (bursts of twice that),
+    /// beyond which it gets `429 rate_limited`; 0 = no limit. Default 50.
+    public var rateLimit: Double
     /// `JOB_RETENTION`: finished jobs (and their idempotency keys) are deleted after this, seconds. Default 86400.
     public var jobRetention: Duration
     /// `STARTUP_TIMEOUT`: how long to retry an unreachable database at start, seconds. Default 30.

@@ -20,6 +20,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "NOTIFY_COALESCE: seconds; at most one jobs wake-up per window (0.002; 0 = every job)") var notifyCoalesce: String?
     @Option(help: "REPLY_TIMEOUT: seconds the gateway waits for a job before 202 (5)") var replyTimeout: String?
     @Option(help: "REQUEST_TIMEOUT: seconds of database work before 503 (10)") var requestTimeout: String?
+    @Option(help: "RATE_LIMIT: requests/s per API key per gateway before 429, bursts of twice that (50; 0 = none)") var rateLimit: String?
     @Option(help: "JOB_RETENTION: seconds finished jobs are kept (86400)") var jobRetention: String?
     @Option(help: "STARTUP_TIMEOUT: seconds to retry the database at start (30)") var startupTimeout: String?
     @Option(help: "DB_POOL_SIZE: most Postgres connections of this process (20)") var dbPoolSize: String?
@@ -38,7 +39,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
             ("WORKER_BATCH", workerBatch), ("WORKER_CONCURRENCY", workerConcurrency),
             ("POLL_INTERVAL", pollInterval), ("JOB_MAX_ATTEMPTS", jobMaxAttempts),
             ("NOTIFY_COALESCE", notifyCoalesce), ("REPLY_TIMEOUT", replyTimeout),
-            ("REQUEST_TIMEOUT", requestTimeout), ("JOB_RETENTION", jobRetention),
+            ("REQUEST_TIMEOUT", requestTimeout), ("RATE_LIMIT", rateLimit), ("JOB_RETENTION", jobRetention),
             ("STARTUP_TIMEOUT", startupTimeout), ("DB_POOL_SIZE", dbPoolSize), ("METRICS_PORT", metricsPort),
             ("LOG_LEVEL", logLevel), ("LOG_FORMAT", logFormat),
         ]
