@@ -56,4 +56,30 @@ struct BatcherTests {
         #expect(try await blocker.value == 0)
         #expect(try await batcher.submit(9) == 9)
     }
+
+    @Test("a request whose task is already cancelled never joins a batch: its input does not run")
+    func cancelledBeforeSubmit() async throws {
+        let seen = Mutex<[Int]>([])
+        let gate = Mutex(false)
+        let batcher = Batcher<Int, Int>(maxBatch: 10, maxInFlight: 1) { inputs in
+            while inputs.contains(0) && gate.withLock({ !$0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            seen.withLock { $0.append(contentsOf: inputs) }
+            return inputs
+        }
+        // The only slot is busy, and a live request waits in line: it will lead the next batch,
+        // taking along whatever waits behind it.
+        let blocker = Task { try await batcher.submit(0) }
+        try await Task.sleep(for: .milliseconds(50))
+        let waiting = Task { try await batcher.submit(2) }
+        try await Task.sleep(for: .milliseconds(50))
+        let cancelled = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await batcher.submit(1)
+        }
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        gate.withLock { $0 = true }
+        #expect(try await blocker.value == 0)
+        #expect(try await waiting.value == 2)
+        #expect(seen.withLock { $0 } == [0, 2])
+    }
 }

@@ -88,6 +88,11 @@ final class ResumeOnce<T: Sendable>: Sendable {
         if runNow { action() }
     }
 
+    /// Whether the continuation has been resumed (or a result is waiting for it).
+    var isDone: Bool {
+        state.withLock { $0.done }
+    }
+
     /// Resumes with `result` if nobody has; returns whether this call did.
     @discardableResult
     func resume(with result: Result<T, any Error>) -> Bool {

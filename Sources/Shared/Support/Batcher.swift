@@ -54,6 +54,8 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
             try await withCheckedThrowingContinuation { continuation in
                 reply.set(continuation)
                 let promoted: Waiter? = state.withLock { state in
+                    // Cancelled already (the handler below ran first): never join a batch.
+                    guard !reply.isDone else { return nil }
                     state.waiting.append(Waiter(id: id, input: input, reply: reply))
                     guard state.inFlight < maxInFlight else { return nil }
                     state.inFlight += 1
@@ -62,8 +64,10 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
                 if let promoted, !promoted.reply.resume(with: .success(.lead)) { handOver() }
             }
         } onCancel: {
-            state.withLock { state in state.waiting.removeAll { $0.id == id } }
+            // Resume first, then leave the line: a request that has not joined it yet sees it is
+            // done and stays out; one that has is taken out here (unless a batch already runs it).
             reply.resume(with: .failure(CancellationError()))
+            state.withLock { state in state.waiting.removeAll { $0.id == id } }
         }
         switch turn {
         case .output(let output):
