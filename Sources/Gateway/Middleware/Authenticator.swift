@@ -16,12 +16,8 @@ final class Authenticator: Sendable {
     init(database: GatewayDatabase, rateLimit: Double) {
         self.database = database
         limiter = RateLimiter(rate: rateLimit)
-        lookups = Batcher(maxBatch: 128, maxInFlight: 1) { [database] digests in
-            var found: [[UInt8]: Int64] = [:]
-            for try await (digest, id) in try await database.client.execute(UsersByKeys(digests: digests), logger: database.logger) {
-                found[digest] = id
-            }
-            return digests.map { found[$0] }
+        lookups = lookupBatcher(maxBatch: 128) { [database] digests in
+            try await database.client.execute(UsersByKeys(digests: digests), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
     }
 
@@ -56,11 +52,16 @@ final class Authenticator: Sendable {
     /// The caller's user id and API key, or `401 unauthorized`.
     func authenticate(_ request: Request) async throws -> (userID: Int64, apiKey: String) {
         let (key, digest) = try credentials(request)
-        if let userID = knownUser(digest: digest) { return (userID, key) }
+        return (try await userID(digest: digest), key)
+    }
+
+    /// The user of credentials already read with ``credentials(_:)``, or `401 unauthorized`.
+    func userID(digest: [UInt8]) async throws -> Int64 {
+        if let userID = knownUser(digest: digest) { return userID }
         let found = try await database.run { [lookups] _ in try await lookups.submit(digest) }
         guard let userID = found else { throw Problem.unauthorized }
         learn(digest: digest, userID: userID)
-        return (userID, key)
+        return userID
     }
 }
 

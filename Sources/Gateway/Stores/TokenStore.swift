@@ -49,12 +49,8 @@ struct TokenStore: Sendable {
 
     init(database: GatewayDatabase) {
         self.database = database
-        lookups = Batcher(maxBatch: 128, maxInFlight: 1) { [database] hashes in
-            var found: [[UInt8]: TokenRow] = [:]
-            for try await (hash, row) in try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger) {
-                found[hash] = row
-            }
-            return hashes.map { found[$0] }
+        lookups = lookupBatcher(maxBatch: 128) { [database] hashes in
+            try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
             var outcomes: [Statements.IssueOutcome] = []
@@ -109,13 +105,13 @@ struct TokenStore: Sendable {
         try await database.run { [lookups] _ in try await lookups.submit(hash) }
     }
 
-    /// A poll: the token with this secret, from this gateway's memory while it is surely still
-    /// waiting (see `WaitingLineCache`), else from the database, writing `last_seen_at` when due.
+    /// A poll: the user's token with this secret (nil if unknown or another user's), from this
+    /// gateway's memory while it is surely still waiting (see `WaitingLineCache`), else from the
+    /// database, writing `last_seen_at` when due.
     func poll(token: String, userID: Int64) async throws -> TokenRow? {
         let hash = Secrets.sha256(token)
         if let row = cache.waitingToken(hash: hash, userID: userID) { return row }
-        guard let row = try await find(hash: hash) else { return nil }
-        guard row.userID == userID else { return row }
+        guard let row = try await find(hash: hash), row.userID == userID else { return nil }
         let touched = row.effectiveStatus == "waiting" && row.lastSeenIsDue
         if touched { try await touch(row) }
         cache.remember(row, hash: hash, touched: touched)

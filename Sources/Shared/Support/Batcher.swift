@@ -112,6 +112,17 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
     }
 }
 
+/// A batcher of lookups by key: `fetch` returns the (key, value) pairs it found for a batch of keys,
+/// in any order; each request gets its key's value, or nil when none was found.
+public func lookupBatcher<Key: Hashable & Sendable, Value: Sendable>(
+    maxBatch: Int, fetch: @escaping @Sendable ([Key]) async throws -> [(Key, Value)]
+) -> Batcher<Key, Value?> {
+    Batcher(maxBatch: maxBatch, maxInFlight: 1) { keys in
+        let found = Dictionary(try await fetch(keys), uniquingKeysWith: { first, _ in first })
+        return keys.map { found[$0] }
+    }
+}
+
 /// A batch function broke the batcher's contract.
 public enum BatcherError: Error {
     /// It returned a different number of outputs than it was given inputs.
