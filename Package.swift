@@ -36,6 +36,7 @@ let package = Package(
                 .embedInCode("001_schema.sql"),
                 .embedInCode("002_job_functions.sql"),
                 .embedInCode("003_live_holds_index.sql"),
+                .embedInCode("004_reserve_seats_function.sql"),
             ]
         ),
         .target(

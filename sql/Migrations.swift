@@ -23,6 +23,7 @@ public enum Migrations {
         Migration(version: 1, name: "001_schema.sql", sql: text(PackageResources._01_schema_sql)),
         Migration(version: 2, name: "002_job_functions.sql", sql: text(PackageResources._02_job_functions_sql)),
         Migration(version: 3, name: "003_live_holds_index.sql", sql: text(PackageResources._03_live_holds_index_sql)),
+        Migration(version: 4, name: "004_reserve_seats_function.sql", sql: text(PackageResources._04_reserve_seats_function_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String {

@@ -142,3 +142,44 @@ struct JobRunnerTests {
         }
     }
 }
+
+@Suite("Job runner: runs of one kind go to their handler together")
+struct JobRunnerGroupingTests {
+    let logger = Logger(label: "test.runner.grouping")
+
+    @Test("consecutive jobs of one kind are one handler call each, in claim order; every job gets its own outcome")
+    func groupsByKind() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            // a a a b b a: three runs.
+            try await client.query("""
+                INSERT INTO jobs (kind, payload)
+                SELECT k, '{}' FROM unnest(ARRAY['a', 'a', 'a', 'b', 'b', 'a']) WITH ORDINALITY AS t(k, n) ORDER BY n
+                """)
+            let a = GroupingHandler(kind: "a"), b = GroupingHandler(kind: "b")
+            let runner = JobRunner(client: client, handlers: [a, b], batchSize: 10, logger: logger)
+            #expect(try await runner.runBatch() == 6)
+            let ids = try await client.column("SELECT id FROM jobs ORDER BY id", as: Int64.self)
+            #expect(a.groups.withLock { $0 } == [Array(ids[0...2]), [ids[5]]])
+            #expect(b.groups.withLock { $0 } == [Array(ids[3...4])])
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND response_status = 200", as: Int64.self) == 6)
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE response_body = '{\"grouped\":true}'", as: Int64.self) == 5)
+        }
+    }
+
+    @Test("a group answered with too few outcomes is a throw: the batch reruns one job per savepoint, each once")
+    func shortGroupFallsBack() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await client.query("""
+                INSERT INTO jobs (kind, payload) VALUES ('a', '{}'), ('a', '{"short": true}'), ('a', '{}')
+                """)
+            let a = GroupingHandler(kind: "a")
+            let runner = JobRunner(client: client, handlers: [a], batchSize: 10, logger: logger)
+            #expect(try await runner.runBatch() == 3)
+            let ids = try await client.column("SELECT id FROM jobs ORDER BY id", as: Int64.self)
+            // The grouped attempt (rolled back), then each job alone.
+            #expect(a.groups.withLock { $0 } == [ids, [ids[0]], [ids[1]], [ids[2]]])
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1", as: Int64.self) == 3)
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE response_body = '{\"single\":true}'", as: Int64.self) == 3)
+        }
+    }
+}

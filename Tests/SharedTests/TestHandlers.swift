@@ -63,3 +63,23 @@ struct EchoHandler: JobHandler {
         JobOutcome(status: 201, body: job.payload)
     }
 }
+
+/// Runs its jobs as groups and remembers each group's ids; returns one outcome too few for any
+/// group that holds a job with `{"short": true}`, as a buggy batch handler might.
+final class GroupingHandler: JobHandler {
+    let kind: JobKind
+    let groups = Mutex<[[Int64]]>([])
+
+    init(kind: String) { self.kind = JobKind(kind) }
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        groups.withLock { $0.append([job.id]) }
+        return JobOutcome(status: 200, body: #"{"single":true}"#)
+    }
+
+    func run(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> [JobOutcome] {
+        groups.withLock { $0.append(jobs.map(\.id)) }
+        let outcomes = jobs.map { _ in JobOutcome(status: 200, body: #"{"grouped":true}"#) }
+        return jobs.contains { $0.payload.contains("short") } ? Array(outcomes.dropLast()) : outcomes
+    }
+}

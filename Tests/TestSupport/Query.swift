@@ -6,6 +6,11 @@ extension PostgresClient {
         for try await value in try await self.query(query).decode(T.self) { return value }
         return nil
     }
+
+    /// The first column of every row as `T`, in the query's order.
+    public func column<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> [T] {
+        try await self.query(query).decode(T.self).reduce(into: []) { $0.append($1) }
+    }
 }
 
 extension PostgresClient {

@@ -19,29 +19,33 @@ struct ReserveSeatHandler: JobHandler {
     }
 
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
-        let p = try job.decodePayload(ReserveSeatPayload.self)
-        var schedule: (total: Int, price: Int64, liveHolds: Int, seatTaken: Bool)?
-        let read = Statements.LockAndRead(
-            userID: p.userId, holdsKey: "holds:\(p.userId):\(p.scheduleId)", scheduleID: p.scheduleId, seatNo: p.seatNo)
-        for try await row in try await connection.execute(read, logger: logger) { schedule = row }
-        guard let schedule else { return Refusal.notFound }
-        guard (1...schedule.total).contains(p.seatNo) else {
-            return Refusal.invalid("'seatNo' must be from 1 to \(schedule.total) in this schedule.")
+        guard let outcome = try await run([job], on: connection, logger: logger).first else { throw MissingOutcome(jobID: job.id) }
+        return outcome
+    }
+
+    /// The whole run of reservations in one round trip (`stagedoor_reserve_seats`, sql/004), in the
+    /// runner's lock order.
+    func run(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> [JobOutcome] {
+        let payloads = try jobs.map { try $0.decodePayload(ReserveSeatPayload.self) }
+        let statement = Statements.ReserveSeats(payloads: payloads, holdSeconds: holdTTL.secondsValue)
+        var outcomes = [JobOutcome?](repeating: nil, count: jobs.count)
+        for try await (n, verdict, total, price, reservationID, expiresAt) in try await connection.execute(statement, logger: logger) {
+            guard (1...jobs.count).contains(n) else { continue }
+            let p = payloads[n - 1]
+            outcomes[n - 1] = switch (verdict, total, price, reservationID, expiresAt) {
+            case ("held", _, let price?, let reservationID?, let expiresAt?):
+                try Refusal.success(201, Created(reservationId: reservationID, scheduleId: p.scheduleId, seatNo: p.seatNo,
+                                                 status: "held", price: price, holdExpiresAt: expiresAt))
+            case ("invalid_seat", let total?, _, _, _): Refusal.invalid("'seatNo' must be from 1 to \(total) in this schedule.")
+            case ("already_reserved", _, _, _, _): Refusal.alreadyReserved
+            case ("seat_unavailable", _, _, _, _): Refusal.seatUnavailable
+            case ("not_found", _, _, _, _): Refusal.notFound
+            default: nil
+            }
         }
-        // Refusals as of the first statement's snapshot are true at that instant: refuse at once
-        // (a hot seat's thousand losers cost one statement each, not three). The limit comes first.
-        guard schedule.liveHolds < Booking.maxHoldsPerSchedule else { return Refusal.alreadyReserved }
-        guard !schedule.seatTaken else { return Refusal.seatUnavailable }
-        var live = 0
-        let count = Statements.ExpireLapsedAndCount(userID: p.userId, scheduleID: p.scheduleId, seatNo: p.seatNo)
-        for try await holds in try await connection.execute(count, logger: logger) { live = holds }
-        guard live < Booking.maxHoldsPerSchedule else { return Refusal.alreadyReserved }
-        var created: (id: Int64, expiresAt: Date)?
-        let hold = Statements.HoldSeat(
-            userID: p.userId, scheduleID: p.scheduleId, seatNo: p.seatNo, holdSeconds: holdTTL.secondsValue, price: schedule.price)
-        for try await row in try await connection.execute(hold, logger: logger) { created = (row.0, row.1) }
-        guard let (reservationID, expiresAt) = created else { return Refusal.seatUnavailable }
-        return try Refusal.success(201, Created(reservationId: reservationID, scheduleId: p.scheduleId, seatNo: p.seatNo,
-                                                status: "held", price: schedule.price, holdExpiresAt: expiresAt))
+        return try zip(jobs, outcomes).map { job, outcome in
+            guard let outcome else { throw MissingOutcome(jobID: job.id) }
+            return outcome
+        }
     }
 }

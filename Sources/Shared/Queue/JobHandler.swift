@@ -11,6 +11,11 @@ public protocol JobHandler: Sendable {
     var kind: JobKind { get }
     /// Does the job's work on `connection`, which is inside the claiming transaction.
     func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome
+    /// Does the work of several jobs of this kind, in the given order, on `connection`; returns one
+    /// outcome per job, in the same order. A throw fails them all (the runner then reruns the batch
+    /// one job per savepoint). The default runs them one by one; a handler whose jobs can share a
+    /// round trip overrides it.
+    func run(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> [JobOutcome]
     /// The first contended row the job locks, as a sortable key; the runner runs a batch in this
     /// order (then by id), so two batches take their locks in the same order and do not deadlock.
     func lockOrder(_ job: ClaimedJob) -> String?
@@ -18,6 +23,17 @@ public protocol JobHandler: Sendable {
 
 extension JobHandler {
     public func lockOrder(_ job: ClaimedJob) -> String? { nil }
+
+    public func run(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> [JobOutcome] {
+        var outcomes: [JobOutcome] = []
+        outcomes.reserveCapacity(jobs.count)
+        for job in jobs {
+            var logger = logger
+            logger[metadataKey: "job.id"] = "\(job.id)"
+            outcomes.append(try await run(job, on: connection, logger: logger))
+        }
+        return outcomes
+    }
 }
 
 /// A fixed-width key for `lockOrder`: numbers compare as strings.

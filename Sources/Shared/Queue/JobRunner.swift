@@ -43,20 +43,31 @@ public struct JobRunner: Sendable {
         }
     }
 
-    /// Every job of the batch in the one transaction; the first throw aborts the whole batch.
+    /// Every job of the batch in the one transaction; the first throw aborts the whole batch. Each
+    /// run of consecutive jobs of one kind (in lock order) goes to its handler together.
     private func runFast(on connection: PostgresConnection) async throws -> Int {
         let jobs = try await claim(on: connection)
         guard !jobs.isEmpty else { return 0 }
         var outcomes: [(ClaimedJob, JobOutcome)] = []
         outcomes.reserveCapacity(jobs.count)
-        for job in jobs {
+        var start = jobs.startIndex
+        while start < jobs.endIndex {
+            let kind = jobs[start].kind
+            let end = jobs[start...].firstIndex { $0.kind != kind } ?? jobs.endIndex
+            let group = Array(jobs[start..<end])
             let started = ContinuousClock.now
+            let results: [JobOutcome]
             do {
-                outcomes.append((job, try await handle(job, on: connection)))
+                results = try await handle(group, on: connection)
             } catch {
                 throw JobThrew(underlying: error)
             }
-            JobMetrics.run(kind: job.kind).record(duration: ContinuousClock.now - started)
+            let each = (ContinuousClock.now - started) / group.count
+            for (job, outcome) in zip(group, results) {
+                JobMetrics.run(kind: job.kind).record(duration: each)
+                outcomes.append((job, outcome))
+            }
+            start = end
         }
         try await finish(outcomes, dead: [], on: connection)
         return jobs.count
@@ -70,7 +81,7 @@ public struct JobRunner: Sendable {
         for job in jobs {
             try await connection.query("SAVEPOINT job", logger: logger)
             do {
-                let outcome = try await handle(job, on: connection)
+                guard let outcome = try await handle([job], on: connection).first else { throw MissingOutcome(jobID: job.id) }
                 try await connection.query("RELEASE SAVEPOINT job", logger: logger)
                 outcomes.append((job, outcome))
             } catch {
@@ -99,12 +110,18 @@ public struct JobRunner: Sendable {
         return keyed.sorted { ($0.key, $0.index) < ($1.key, $1.index) }.map(\.job)
     }
 
-    private func handle(_ job: ClaimedJob, on connection: PostgresConnection) async throws -> JobOutcome {
-        guard let handler = handlers[job.kind] else { throw UnknownJobKind(kind: job.kind) }
+    /// Runs jobs of one kind through their handler; exactly one outcome per job, or a throw.
+    private func handle(_ jobs: [ClaimedJob], on connection: PostgresConnection) async throws -> [JobOutcome] {
+        guard let first = jobs.first else { return [] }
+        guard let handler = handlers[first.kind] else { throw UnknownJobKind(kind: first.kind) }
         var logger = self.logger
-        logger[metadataKey: "job.id"] = "\(job.id)"
-        logger[metadataKey: "job.kind"] = "\(job.kind)"
-        return try await handler.run(job, on: connection, logger: logger)
+        logger[metadataKey: "job.kind"] = "\(first.kind)"
+        if jobs.count == 1 { logger[metadataKey: "job.id"] = "\(first.id)" }
+        let outcomes = jobs.count == 1
+            ? [try await handler.run(first, on: connection, logger: logger)]
+            : try await handler.run(jobs, on: connection, logger: logger)
+        guard outcomes.count == jobs.count else { throw MissingOutcome(jobID: jobs[min(outcomes.count, jobs.count - 1)].id) }
+        return outcomes
     }
 
     private func finish(_ outcomes: [(ClaimedJob, JobOutcome)], dead: [Int64], on connection: PostgresConnection) async throws {
@@ -139,6 +156,13 @@ public struct JobRunner: Sendable {
     /// The answer a client gets for a job that gave up: a `503 unavailable` problem.
     static let deadBody = ProblemDocument.json(
         status: 503, code: "unavailable", title: "Service unavailable", detail: "The request could not be completed; retry later.")
+}
+
+/// A handler gave a job no outcome it could use: a bug, treated as a throw (retried, then dead).
+public struct MissingOutcome: Error, CustomStringConvertible {
+    public let jobID: Int64
+    public init(jobID: Int64) { self.jobID = jobID }
+    public var description: String { "the handler returned no single outcome for job \(jobID)" }
 }
 
 /// Marks a handler's throw on the fast path, so the batch is rerun with savepoints.
