@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// Wakes sleeping claim loops early: a notification arrived, or the listener reconnected.
@@ -5,10 +6,15 @@ import Synchronization
 /// A signal with nobody waiting is remembered, so a wake-up that lands while the loops are busy
 /// is not lost; at worst it causes one empty claim.
 public final class WakeSignal: Sendable {
+    private struct Waiter {
+        let continuation: CheckedContinuation<Void, Never>
+        var timer: Scheduled<Void>?
+    }
+
     private struct State {
         var pending = false
         var nextID: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var waiters: [UInt64: Waiter] = [:]
     }
 
     private let state = Mutex(State())
@@ -23,25 +29,24 @@ public final class WakeSignal: Sendable {
             state.pending = waiters.isEmpty
             return Array(waiters)
         }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Returns at the next signal, after `timeout`, or when the task is cancelled.
-    public func wait(upTo timeout: Duration) async {
-        if state.withLock({ state in defer { state.pending = false }; return state.pending }) { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: timeout) }
-            group.addTask { await self.waitForSignal() }
-            await group.next()
-            group.cancelAll()
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume()
         }
     }
 
-    private func waitForSignal() async {
-        let id = state.withLock { state in
+    /// Returns at the next signal, after `timeout`, or when the task is cancelled. The timeout is
+    /// an event-loop timer (``EventLoopTimer``): a reply's wait costs no task and no Dispatch timer.
+    public func wait(upTo timeout: Duration) async {
+        let id: UInt64? = state.withLock { state in
+            if state.pending {
+                state.pending = false
+                return nil
+            }
             defer { state.nextID += 1 }
             return state.nextID
         }
+        guard let id else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state in
@@ -49,14 +54,30 @@ public final class WakeSignal: Sendable {
                         state.pending = false
                         return true
                     }
-                    state.waiters[id] = continuation
+                    state.waiters[id] = Waiter(continuation: continuation)
                     return false
                 }
-                if resumeNow { continuation.resume() }
+                if resumeNow {
+                    continuation.resume()
+                    return
+                }
+                let timer = EventLoopTimer.schedule(after: timeout) { [self] in self.release(id) }
+                let stillWaiting = state.withLock { state in
+                    guard state.waiters[id] != nil else { return false }
+                    state.waiters[id]?.timer = timer
+                    return true
+                }
+                if !stillWaiting { timer.cancel() }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.resume()
+            release(id)
         }
+    }
+
+    /// Resumes one waiter (its timeout, or its task was cancelled), if it is still waiting.
+    private func release(_ id: UInt64) {
+        guard let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) else { return }
+        waiter.timer?.cancel()
+        waiter.continuation.resume()
     }
 }

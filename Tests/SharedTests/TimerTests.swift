@@ -1,0 +1,56 @@
+import Shared
+import Synchronization
+import Testing
+
+@Suite("Wake signals and deadlines on event-loop timers")
+struct TimerTests {
+    @Test("a wait ends at its timeout, at a signal, or when its task is cancelled; a signal with no waiter is kept for the next")
+    func wakeSignal() async throws {
+        let signal = WakeSignal()
+        var started = ContinuousClock.now
+        await signal.wait(upTo: .milliseconds(100))
+        #expect(ContinuousClock.now - started >= .milliseconds(100))
+
+        started = ContinuousClock.now
+        async let waited: Void = signal.wait(upTo: .seconds(30))
+        try await Task.sleep(for: .milliseconds(50))
+        signal.signal()
+        await waited
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        signal.signal()
+        started = ContinuousClock.now
+        await signal.wait(upTo: .seconds(30))
+        #expect(ContinuousClock.now - started < .seconds(1))
+
+        started = ContinuousClock.now
+        let task = Task { await signal.wait(upTo: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        await task.value
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        // 1,000 waiters all woken by one signal.
+        let woken = Counter()
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<1000 { group.addTask { await signal.wait(upTo: .seconds(30)); woken.increment() } }
+            try? await Task.sleep(for: .milliseconds(200))
+            signal.signal()
+        }
+        #expect(woken.count == 1000)
+    }
+
+    @Test("withDeadline returns a fast result, and cancels slow work with DeadlineExceeded at its limit")
+    func deadline() async throws {
+        #expect(try await withDeadline(.seconds(5)) { 42 } == 42)
+        let cancelled = Counter()
+        let started = ContinuousClock.now
+        await #expect(throws: DeadlineExceeded.self) {
+            try await withDeadline(.milliseconds(100)) {
+                do { try await Task.sleep(for: .seconds(30)) } catch { cancelled.increment(); throw error }
+            }
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(cancelled.count == 1)
+    }
+}
