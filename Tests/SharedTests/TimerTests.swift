@@ -1,6 +1,9 @@
+import Logging
+import PostgresNIO
 import Shared
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite("Wake signals and deadlines on event-loop timers")
 struct TimerTests {
@@ -52,5 +55,27 @@ struct TimerTests {
         }
         #expect(ContinuousClock.now - started < .seconds(10))
         #expect(cancelled.count == 1)
+    }
+}
+
+@Suite("A connection closed at its limit")
+struct ClosingTests {
+    @Test("work still running at the limit has its connection closed and throws DeadlineExceeded; quick work is untouched")
+    func closesAtLimit() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await client.withConnection { connection in
+                let quick = try await connection.closing(after: .seconds(5)) { 7 }
+                #expect(quick == 7)
+                #expect(!connection.isClosed)
+                let started = ContinuousClock.now
+                await #expect(throws: DeadlineExceeded.self) {
+                    try await connection.closing(after: .milliseconds(200)) {
+                        try await connection.query("SELECT pg_sleep(30)", logger: Logger(label: "test.closing"))
+                    }
+                }
+                #expect(ContinuousClock.now - started < .seconds(10))
+                #expect(await eventually { connection.isClosed })
+            }
+        }
     }
 }

@@ -49,7 +49,7 @@ public func withAbandonableDeadline<T: Sendable>(
                 do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
             }
             let timer = Task {
-                try? await Task.sleep(for: limit)
+                try? await EventLoopTimer.sleep(for: limit)
                 if gate.resume(with: .failure(DeadlineExceeded(limit: limit))) { work.cancel() }
             }
             gate.onResume { timer.cancel() }

@@ -1,5 +1,7 @@
 import Logging
+import NIOCore
 import PostgresNIO
+import Synchronization
 
 extension PostgresClient {
     /// Runs `body` inside BEGIN … COMMIT on a pooled connection; rolls back when it throws.
@@ -48,18 +50,28 @@ extension PostgresConnection {
     /// Runs `body`; past `limit`, closes this connection — which fails whatever waits on it, even
     /// work that ignores cancellation (PostgresNIO's in-flight queries) — and throws ``DeadlineExceeded``.
     public func closing<T: Sendable>(after limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                try? await self.close()
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw DeadlineExceeded(limit: limit) }
+        let expired = ExpiryFlag()
+        let timer = EventLoopTimer.schedule(after: limit) { [self] in
+            expired.set()
+            _ = self.close() as EventLoopFuture<Void>
+        }
+        defer { timer.cancel() }
+        do {
+            let value = try await body()
+            if expired.isSet { throw DeadlineExceeded(limit: limit) }
             return value
+        } catch {
+            if expired.isSet { throw DeadlineExceeded(limit: limit) }
+            throw error
         }
     }
+}
+
+/// Whether a timer has fired.
+private final class ExpiryFlag: Sendable {
+    private let fired = Mutex(false)
+    func set() { fired.withLock { $0 = true } }
+    var isSet: Bool { fired.withLock { $0 } }
 }
 
 extension PostgresConnection {
