@@ -58,7 +58,7 @@ BEGIN
                   AND status = 'held' AND reservations.hold_expires_at < now();
             END IF;
 
-            WITH next AS (SELECT nextval(pg_get_serial_sequence('reservations', 'id')) AS id),
+            WITH next AS (SELECT nextval('reservations_id_seq'::regclass) AS id),
             seat AS (
                 UPDATE seats SET status = 'held', hold_expires_at = now() + make_interval(secs => hold_seconds),
                                  reservation_id = (SELECT id FROM next)

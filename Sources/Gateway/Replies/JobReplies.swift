@@ -45,7 +45,8 @@ struct JobReplies: Sendable {
     func begin(_ request: Request, userID: Int64, kind: JobKind) async throws -> (write: Write, replay: Response?) {
         let key = try Self.idempotencyKey(request)
         let body = try await JSONBody.collect(request)
-        let write = Write(userID: userID, kind: kind, key: key, body: body, hash: Self.requestHash(body))
+        // The digest matters only beside a key (it tells a replay from a conflict); without one it is not stored.
+        let write = Write(userID: userID, kind: kind, key: key, body: body, hash: key == nil ? [] : Self.requestHash(body))
         return (write, try await replay(userID: userID, kind: kind, key: key, hash: write.hash))
     }
 

@@ -14,7 +14,7 @@ extension JobStore {
                 WITH req AS (
                     SELECT r.n, r.kind, r.payload, NULLIF(r.user_id, -1) AS user_id,
                            CASE WHEN r.has_key THEN r.key END AS key, NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts,
-                           nextval(pg_get_serial_sequence('jobs', 'id')) AS id
+                           nextval('jobs_id_seq'::regclass) AS id
                     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[])
                          WITH ORDINALITY AS r(kind, payload, user_id, has_key, key, hash, max_attempts, n)
                 ), inserted AS (
