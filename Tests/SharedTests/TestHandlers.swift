@@ -83,3 +83,19 @@ final class GroupingHandler: JobHandler {
         return jobs.contains { $0.payload.contains("short") } ? Array(outcomes.dropLast()) : outcomes
     }
 }
+
+/// Takes 300 ms for a job with `{"slow": true}`, 20 ms for others; records how many batches ran at once at most.
+final class OverlapHandler: JobHandler {
+    let kind = JobKind("overlap")
+    private let state = Mutex((running: 0, most: 0, done: 0))
+
+    var most: Int { state.withLock { $0.most } }
+    var done: Int { state.withLock { $0.done } }
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        state.withLock { $0.running += 1; $0.most = max($0.most, $0.running) }
+        defer { state.withLock { $0.running -= 1; $0.done += 1 } }
+        try await Task.sleep(for: .milliseconds(job.payload.contains("slow") ? 300 : 20))
+        return JobOutcome(status: 200, body: "{}")
+    }
+}

@@ -1,8 +1,14 @@
 import Logging
 import ServiceLifecycle
 
-/// The payment worker's claim loops: `concurrency` loops, each running batches back to back while
-/// there is work, then sleeping until a wake-up or the jittered backstop poll.
+/// The payment worker's claim loops, running batches back to back while there is work.
+///
+/// The first loop answers wake-ups; the others join only while batches come back full (more is
+/// waiting than one loop takes at a time), and otherwise sleep until then or their jittered
+/// backstop poll. Jobs that arrive while a batch runs wait for the next one and leave together:
+/// measured on 2 cores, every loop answering every wake-up split the arrivals into more, smaller
+/// transactions — enqueue + run 17,800 jobs/s with 4 such loops, 20,300 with 2, 23,600 with 1;
+/// reservations 2,520/s with 2, 3,020 with 1.
 ///
 /// On graceful shutdown each loop finishes (commits) the batch in hand and stops taking more.
 public struct JobWorker: Service {
@@ -22,20 +28,22 @@ public struct JobWorker: Service {
 
     public func run() async throws {
         let stopping = StopFlag()
+        let backlog = WakeSignal()
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for loop in 0..<concurrency {
-                    group.addTask { await claimLoop(number: loop, stopping: stopping) }
+                    group.addTask { await claimLoop(number: loop, backlog: backlog, stopping: stopping) }
                 }
             }
         } onGracefulShutdown: {
             stopping.set()
             wake.signal()
+            backlog.signal()
         }
         logger.info("claim loops stopped")
     }
 
-    private func claimLoop(number: Int, stopping: StopFlag) async {
+    private func claimLoop(number: Int, backlog: WakeSignal, stopping: StopFlag) async {
         var failures = 0
         while !stopping.isSet, !Task.isCancelled {
             let claimed: Int
@@ -51,9 +59,11 @@ public struct JobWorker: Service {
                 try? await Task.sleep(for: pause)
                 continue
             }
-            if claimed < runner.batchSize {
-                await wake.wait(upTo: pollInterval * Double.random(in: 0.8...1.2))
+            if claimed >= runner.batchSize {
+                backlog.signal()
+                continue
             }
+            await (number == 0 ? wake : backlog).wait(upTo: pollInterval * Double.random(in: 0.8...1.2))
         }
     }
 }

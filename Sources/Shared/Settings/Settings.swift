@@ -27,7 +27,8 @@ public struct Settings: Sendable, Equatable {
     public var queueTick: Duration
     /// `WORKER_BATCH`: jobs claimed per transaction. Default 32.
     public var workerBatch: Int
-    /// `WORKER_CONCURRENCY`: concurrent claim loops per payment worker. Default 2.
+    /// `WORKER_CONCURRENCY`: claim loops per payment worker; beyond the first, they run only while
+    /// batches come back full (see ``JobWorker``). Default 2.
     public var workerConcurrency: Int
     /// `POLL_INTERVAL`: backstop poll when no notification comes, seconds (jittered ±20 %). Default 1.
     public var pollInterval: Duration
