@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import PostgresNIO
-import Synchronization
 
 extension PostgresClient {
     /// Runs `body` inside BEGIN … COMMIT on a pooled connection; rolls back when it throws.
@@ -50,7 +49,7 @@ extension PostgresConnection {
     /// Runs `body`; past `limit`, closes this connection — which fails whatever waits on it, even
     /// work that ignores cancellation (PostgresNIO's in-flight queries) — and throws ``DeadlineExceeded``.
     public func closing<T: Sendable>(after limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let expired = ExpiryFlag()
+        let expired = StopFlag()
         let timer = EventLoopTimer.schedule(after: limit) { [self] in
             expired.set()
             _ = self.close() as EventLoopFuture<Void>
@@ -65,13 +64,6 @@ extension PostgresConnection {
             throw error
         }
     }
-}
-
-/// Whether a timer has fired.
-private final class ExpiryFlag: Sendable {
-    private let fired = Mutex(false)
-    func set() { fired.withLock { $0 = true } }
-    var isSet: Bool { fired.withLock { $0 } }
 }
 
 extension PostgresConnection {

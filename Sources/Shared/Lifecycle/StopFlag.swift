@@ -1,6 +1,7 @@
 import Synchronization
 
-/// A one-way flag a graceful-shutdown handler sets and loops check between units of work.
+/// A one-way flag: a graceful-shutdown handler sets it and loops check it between units of work;
+/// a connection's time limit sets it when it fires.
 public final class StopFlag: Sendable {
     private let flag = Atomic(false)
 
