@@ -38,6 +38,7 @@ let package = Package(
                 .embedInCode("002_job_functions.sql"),
                 .embedInCode("003_live_holds_index.sql"),
                 .embedInCode("004_reserve_seats_function.sql"),
+                .embedInCode("005_reserve_seats_set_based.sql"),
             ]
         ),
         .target(
