@@ -72,4 +72,33 @@ struct QueueGateTests {
             #expect((concerts["concerts"] as? [[String: Any]])?.first?["title"] as? String == "Gala")
         }
     }
+
+    @Test("reserve and pay: the key, then the body, then the queue token (looked up beside the key); refusals enqueue nothing")
+    func writesAreGated() async throws {
+        try await TestGateway.run(["ADMIT_PER_SECOND": "5", "QUEUE_TICK": "0.2"], paymentWorker: true) { api, db in
+            let (_, schedule) = try await Self.seed(db)
+            let ada = try await api.newUser("ada")
+            let bob = try await api.newUser("bob")
+            let adaToken = try #require(try await api.token(ada.key)["token"] as? String)
+            for (path, body) in [("/v1/reservations", "{\"scheduleId\": \(schedule), \"seatNo\": 1}"), ("/v1/payments", #"{"reservationId": 1}"#)] {
+                ErrorPathTests.expectProblem(try await api.call(.post, path, token: adaToken, body: body), 401, "unauthorized")
+                ErrorPathTests.expectProblem(try await api.call(.post, path, key: "no-such-key", token: adaToken, body: body), 401, "unauthorized")
+                ErrorPathTests.expectProblem(try await api.call(.post, path, key: ada.key, body: #"{"x": 1}"#), 400, "invalid_request")
+                ErrorPathTests.expectProblem(try await api.call(.post, path, key: ada.key, body: body), 401, "queue_token_invalid")
+                ErrorPathTests.expectProblem(try await api.call(.post, path, key: ada.key, token: "unknown", body: body), 401, "queue_token_invalid")
+                ErrorPathTests.expectProblem(try await api.call(.post, path, key: bob.key, token: adaToken, body: body), 401, "queue_token_invalid")
+                let waiting = try await api.call(.post, path, key: ada.key, token: adaToken, body: body)
+                ErrorPathTests.expectProblem(waiting, 403, "queue_token_not_active")
+                #expect(waiting["queueStatus"] as? String == "waiting")
+            }
+            #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 0)
+
+            try await db.query("UPDATE queue_tokens SET status = 'active', activated_at = now(), expires_at = now() + interval '10 minutes' WHERE user_id = \(ada.id)")
+            ErrorPathTests.expectProblem(try await api.call(.post, "/v1/reservations", key: bob.key, token: adaToken,
+                                                            body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}"), 401, "queue_token_invalid")
+            #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 0)
+            #expect(try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken, body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}").status == 201)
+            #expect(try await db.scalar("SELECT count(*) FROM jobs WHERE kind = 'reserve_seat' AND user_id = \(ada.id)", as: Int64.self) == 1)
+        }
+    }
 }

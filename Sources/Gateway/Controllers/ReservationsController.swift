@@ -21,25 +21,34 @@ struct ReservationsController<Context: RequestContext> {
     struct ReserveRequest: Decodable { let scheduleId: Int64; let seatNo: Int }
     struct PayRequest: Decodable { let reservationId: Int64 }
 
+    // Reserve and pay look the queue token up beside the caller's key: one round trip's wait
+    // instead of two (open loop at 1,250 reservations/s, 512 connections: p50 15.4–19.0 -> 12.8–13.2
+    // ms; each lookup batch waited about 2.5 ms). The token is checked where API.md orders it:
+    // after the key (and its rate limit, before any lookup), the idempotency replay and the body.
+
     func reserve(_ request: Request) async throws -> Response {
-        let caller = try await auth.authenticate(request)
-        let (write, replay) = try await replies.begin(request, userID: caller.userID, kind: .reserveSeat)
+        let credentials = try auth.credentials(request)
+        async let token = gate.lookUp(request)
+        let userID = try await auth.userID(digest: credentials.digest)
+        let (write, replay) = try await replies.begin(request, userID: userID, kind: .reserveSeat)
         if let replay { return replay }
         let body = try JSONBody.decode(ReserveRequest.self, from: write.body)
         guard body.scheduleId > 0 else { throw Problem.invalidRequest("'scheduleId' must be a positive integer.") }
         guard (1...1000).contains(body.seatNo) else { throw Problem.invalidRequest("'seatNo' is out of range.") }
-        try await gate.requireActive(request, userID: caller.userID)
-        return try await replies.run(write, payload: ReserveSeatPayload(userId: caller.userID, scheduleId: body.scheduleId, seatNo: body.seatNo))
+        try QueueGate.requireActive(try await token, userID: userID)
+        return try await replies.run(write, payload: ReserveSeatPayload(userId: userID, scheduleId: body.scheduleId, seatNo: body.seatNo))
     }
 
     func pay(_ request: Request) async throws -> Response {
-        let caller = try await auth.authenticate(request)
-        let (write, replay) = try await replies.begin(request, userID: caller.userID, kind: .pay)
+        let credentials = try auth.credentials(request)
+        async let token = gate.lookUp(request)
+        let userID = try await auth.userID(digest: credentials.digest)
+        let (write, replay) = try await replies.begin(request, userID: userID, kind: .pay)
         if let replay { return replay }
         let body = try JSONBody.decode(PayRequest.self, from: write.body)
         guard body.reservationId > 0 else { throw Problem.invalidRequest("'reservationId' must be a positive integer.") }
-        try await gate.requireActive(request, userID: caller.userID)
-        return try await replies.run(write, payload: ReservationPayload(userId: caller.userID, reservationId: body.reservationId))
+        try QueueGate.requireActive(try await token, userID: userID)
+        return try await replies.run(write, payload: ReservationPayload(userId: userID, reservationId: body.reservationId))
     }
 
     func cancel(_ request: Request, _ context: Context) async throws -> Response {

@@ -6,15 +6,6 @@ import Shared
 struct QueueGate: Sendable {
     let tokens: TokenStore
 
-    /// The caller's token from `X-Queue-Token`, whatever its status, or `401 queue_token_invalid`
-    /// (missing, unknown, or another user's).
-    func ownedToken(_ request: Request, userID: Int64) async throws -> (row: TokenRow, token: String) {
-        guard let token = Self.tokenHeader(request), let row = try await tokens.find(token: token), row.userID == userID else {
-            throw Problem.queueTokenInvalid
-        }
-        return (row, token)
-    }
-
     /// The `X-Queue-Token` header, if present and of a plausible length.
     static func tokenHeader(_ request: Request) -> String? {
         guard let token = request.headers[.queueToken], !token.isEmpty, token.count <= 200 else { return nil }
@@ -24,7 +15,21 @@ struct QueueGate: Sendable {
     /// Returns the caller's active token, or throws the matching problem.
     @discardableResult
     func requireActive(_ request: Request, userID: Int64) async throws -> TokenRow {
-        let row = try await ownedToken(request, userID: userID).row
+        try Self.requireActive(try await lookUp(request), userID: userID)
+    }
+
+    /// The row of the request's `X-Queue-Token`, whoever it belongs to; nil if the header is
+    /// missing or the token unknown. For looking the token up beside the caller's key.
+    func lookUp(_ request: Request) async throws -> TokenRow? {
+        guard let token = Self.tokenHeader(request) else { return nil }
+        return try await tokens.find(token: token)
+    }
+
+    /// `row` if it is the caller's and active: `401 queue_token_invalid` if there is none or it is
+    /// another user's, `403 queue_token_not_active` if it is not active.
+    @discardableResult
+    static func requireActive(_ row: TokenRow?, userID: Int64) throws -> TokenRow {
+        guard let row, row.userID == userID else { throw Problem.queueTokenInvalid }
         let status = row.effectiveStatus
         guard status == "active" else { throw Problem.queueTokenNotActive(status) }
         return row
