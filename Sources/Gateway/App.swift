@@ -11,8 +11,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @OptionGroup var options: SettingsOptions
 
     func run() async throws {
-        // HTTP serving measured faster on Swift's own executor (see ProcessMain.runAsyncCodeOnEventLoops).
-        await ProcessMain.run(process: "gateway", options: options, asyncOnEventLoops: false) { settings, _ in
+        await ProcessMain.run(process: "gateway", options: options) { settings, _ in
             buildGateway(settings: settings)
         }
     }

@@ -9,20 +9,21 @@ import ServiceLifecycle
 public enum ProcessMain {
     /// Parses settings, bootstraps logging and metrics, builds the services with `build`, runs them
     /// until SIGTERM/SIGINT, and exits. Services stop in reverse order of the list `build` returns.
-    /// `asyncOnEventLoops`: see ``runAsyncCodeOnEventLoops()``.
+    /// With `EXECUTOR=event-loops` (the default), async code runs on NIO's event loops: see
+    /// ``runAsyncCodeOnEventLoops()``.
     public static func run(
         process name: String,
         options: SettingsOptions,
-        asyncOnEventLoops: Bool = true,
         build: (Settings, Logger) async throws -> [any Service]
     ) async -> Never {
-        if asyncOnEventLoops { runAsyncCodeOnEventLoops() }
         let settings: Settings
         do {
             settings = try options.settings(environment: ProcessInfo.processInfo.environment)
         } catch {
             fail(name, "\(error)", code: 2)
         }
+        // Before any service starts: from here on, every task runs on the chosen executor.
+        if settings.executor == .eventLoops { runAsyncCodeOnEventLoops() }
         Observability.bootstrap(settings)
         let logger = Observability.logger(name, "main")
         do {
@@ -50,9 +51,12 @@ public enum ProcessMain {
     ///
     /// Measured on 2 cores, two to four runs each way: the job engine (enqueue + run, coalesced
     /// NOTIFY) 17,300 -> 22,000 jobs/s, and the payment worker's CPU per reservation about 8 % lower.
-    /// Not for the HTTP server: the gateway's plain endpoint fell from about 41,000 to 27,000–30,000
-    /// requests/s and its token poll from 28,000–34,000 to 23,000–25,000, with reservations/s unchanged,
-    /// so the gateway leaves Swift's default executor in place.
+    /// The gateway trades: with its reserve path at one lookup wait (2026-11-25), reservations rose
+    /// from 2,356–2,730 to 2,646–2,725/s in the benchmark (2,800–2,900 -> 3,200–3,480 in a longer
+    /// harness run) and the open loop's p99 at half that rate fell from 110–216 to 45–86 ms, while
+    /// the plain endpoint fell from 35,000–39,000 to 27,000 requests/s and the token poll from
+    /// 28,600–30,500 to 24,500. `EXECUTOR=pool` keeps Swift's default executor for a gateway that
+    /// serves mostly polls.
     public static func runAsyncCodeOnEventLoops() {
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }

@@ -33,6 +33,7 @@ extension Settings {
         logLevel = try reader.value("LOG_LEVEL", default: "info",
                                     expected: "trace, debug, info, notice, warning, error or critical") { Logger.Level(rawValue: $0.lowercased()) }
         logFormat = try reader.value("LOG_FORMAT", default: "text", expected: "text or json") { LogFormat(rawValue: $0.lowercased()) }
+        executor = try reader.value("EXECUTOR", default: "event-loops", expected: "event-loops or pool") { Executor(rawValue: $0.lowercased()) }
     }
 
     /// The settings' environment names, in the order they are documented.
@@ -40,7 +41,7 @@ extension Settings {
         "DATABASE_URL", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
         "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "JOB_RETENTION",
-        "STARTUP_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT",
+        "STARTUP_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",
     ]
 }
 

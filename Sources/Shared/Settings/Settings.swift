@@ -56,6 +56,16 @@ public struct Settings: Sendable, Equatable {
     /// `LOG_FORMAT`: `text` or `json`. Default text.
     public var logFormat: LogFormat
 
+    /// `EXECUTOR`: where async code runs — `event-loops` (NIO's threads, which do the I/O; default)
+    /// or `pool` (Swift's default executor, a separate thread pool). See ``ProcessMain``.
+    public var executor: Executor
+
+    /// Where a process runs its async code.
+    public enum Executor: String, Sendable, Equatable {
+        case eventLoops = "event-loops"
+        case pool
+    }
+
     /// How log lines are written.
     public enum LogFormat: String, Sendable, Equatable {
         case text, json

@@ -27,6 +27,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "METRICS_PORT: workers' /metrics port (unset: none; 0: any free port)") var metricsPort: String?
     @Option(help: "LOG_LEVEL: trace|debug|info|notice|warning|error|critical (info)") var logLevel: String?
     @Option(help: "LOG_FORMAT: text|json (text)") var logFormat: String?
+    @Option(help: "EXECUTOR: event-loops|pool, where async code runs (event-loops)") var executor: String?
 
     public init() {}
 
@@ -41,7 +42,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
             ("NOTIFY_COALESCE", notifyCoalesce), ("REPLY_TIMEOUT", replyTimeout),
             ("REQUEST_TIMEOUT", requestTimeout), ("RATE_LIMIT", rateLimit), ("JOB_RETENTION", jobRetention),
             ("STARTUP_TIMEOUT", startupTimeout), ("DB_POOL_SIZE", dbPoolSize), ("METRICS_PORT", metricsPort),
-            ("LOG_LEVEL", logLevel), ("LOG_FORMAT", logFormat),
+            ("LOG_LEVEL", logLevel), ("LOG_FORMAT", logFormat), ("EXECUTOR", executor),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }
