@@ -20,9 +20,9 @@ bin=$(swift build -c release --show-bin-path)
 dir=$(mktemp -d /tmp/stagedoor-bench-pg.XXXXXX)
 chmod 755 "$dir"
 port=$(pg_free_port)
-cleanup() { pg_stop "$dir/data"; rm -rf "$dir"; }
+cleanup() { pg_stop "$dir/data"; cp "$dir/data/server.log" /tmp/stagedoor-bench-server.log 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-pg_start "$dir/data" "$port" max_connections=200 shared_buffers=512MB
+pg_start "$dir/data" "$port" max_connections=200 shared_buffers=512MB log_checkpoints=on log_autovacuum_min_duration=0 log_min_duration_statement=30
 url="postgres://postgres@127.0.0.1:$port/postgres"
 
 # pgbench: one single-row INSERT per transaction, 32 clients, 15 s.
@@ -37,6 +37,9 @@ fi
 
 # --- HTTP: the waiting room through a real gateway, wrk with 64 connections ---
 psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "$2"; }
+# Each measured run starts after a checkpoint: otherwise the setup before it (a million-row line, the
+# runs before) is written out by a timed checkpoint in the middle of it, and its tail measures that.
+settle() { psql_db postgres "CHECKPOINT"; }
 psql_db postgres "CREATE DATABASE httpbench"
 gw_port=$(pg_free_port)
 DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench" PORT=$gw_port DB_POOL_SIZE=32 LOG_LEVEL=warning \
@@ -72,9 +75,11 @@ psql_db httpbench "VACUUM ANALYZE queue_tokens"
 # fall due together in the middle of one run: start each run from a just-seen line instead.
 seen_now() { psql_db httpbench "UPDATE queue_tokens SET last_seen_at = now() WHERE user_id <= 1000 AND status = 'waiting'"; }
 seen_now
+settle
 poll_small=$(run_wrk poll.lua USERS=1000)
 fill_line 1000000
 seen_now
+settle
 poll_large=$(run_wrk poll.lua USERS=1000)
 issued=$(psql_db httpbench "SELECT count(*) FROM queue_tokens q JOIN users u ON u.id = q.user_id WHERE u.name = 'i'")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
@@ -102,12 +107,15 @@ if has booking; then
   echo
   echo "### Booking over HTTP — $(date -u +%F), $(nproc) cores, gateway + payment worker + PostgreSQL + load generator on one machine"
   echo
+  settle
   closed=$(load reserve --connections 64 --seconds "${WRK_SECONDS:-10}")
   echo "$closed"
   rate=$(echo "$closed" | awk -F'|' '/^\| POST \/v1\/reservations/ { gsub(/ /, "", $4); print $4 }')
   half=$(( ${rate:-2} / 2 ))
   echo
+  settle
   load reserve --rate "$half" --connections 512 --seconds "${WRK_SECONDS:-10}"
   echo
+  settle
   load hot-seat --requests 10000 --connections 256
 fi
