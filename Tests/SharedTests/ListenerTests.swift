@@ -60,7 +60,10 @@ struct ListenerTests {
                 url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener", logger: logger,
                 onConnect: { connects.connected() }, onNotification: { _, _ in arrivals.withLock { $0.append(.now) } })
             let plain = JobStore(client: client, logger: logger)
-            let coalescer = NotifyCoalescer(window: .milliseconds(500), logger: logger) { try await plain.notifyWorkers() }
+            // A window far longer than the two bursts take, even on a loaded machine: if the second burst
+            // started in a new window, it would carry its own wake-up inline and need no trailing one.
+            let window = Duration.seconds(3)
+            let coalescer = NotifyCoalescer(window: window, logger: logger) { try await plain.notifyWorkers() }
             let store = JobStore(client: client, coalescer: coalescer, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await listener.run() }
@@ -68,13 +71,15 @@ struct ListenerTests {
                 #expect(await eventually { connects.connections == 1 })
                 // Two bursts within one window: the first carries its wake-up inline; the second's is
                 // coalesced away, so a trailing wake-up must come after it.
+                let firstEnqueue = ContinuousClock.now
                 for _ in 0..<2 {
                     try await withThrowingDiscardingTaskGroup { burst in
                         for _ in 0..<10 { burst.addTask { _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}")) } }
                     }
                 }
                 let lastEnqueue = ContinuousClock.now
-                #expect(await eventually { arrivals.withLock { $0.last.map { $0 > lastEnqueue } ?? false } })
+                try #require(lastEnqueue - firstEnqueue < window, "the bursts outlasted the window; the test's premise does not hold")
+                #expect(await eventually(timeout: .seconds(15)) { arrivals.withLock { $0.last.map { $0 > lastEnqueue } ?? false } })
                 try await Task.sleep(for: .milliseconds(700))
                 let count = arrivals.withLock { $0.count }
                 #expect(count >= 2)
