@@ -111,14 +111,18 @@ struct ErrorPathTests {
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
-            let passed = replies.filter { $0.status == 200 }.count
+            // Accepted: answered (200), or enqueued and still running at REPLY_TIMEOUT (202, on a loaded machine).
+            let passed = replies.filter { $0.status == 200 || $0.status == 202 }.count
             #expect(passed >= 10 && passed < 60, "\(passed) of 60 passed")
-            #expect(replies.allSatisfy { $0.status == 200 || $0.status == 429 })
+            #expect(replies.allSatisfy { $0.status == 200 || $0.status == 202 || $0.status == 429 })
             let refusal = try #require(replies.first { $0.status == 429 })
             Self.expectProblem(refusal, 429, "rate_limited")
             #expect(Int(refusal.headers[.retryAfter] ?? "") ?? 0 >= 1)
             // A refused write changed nothing: one job and one point per accepted charge only.
             #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == Int64(passed))
+            #expect(await eventually(timeout: .seconds(30)) {
+                (try? await db.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int64.self)) == 0
+            })
             #expect(try await db.scalar("SELECT balance FROM wallets WHERE user_id = \(greedy.id)", as: Int64.self) == Int64(passed))
             #expect(try await api.call(.get, "/v1/points", key: other.key).status == 200)
             // The budget refills.

@@ -87,9 +87,10 @@ struct ReserveSeatsFunctionTests {
                     return try await withThrowingTaskGroup(of: Result<[(outcome: String, reservation: Int64?)], any Error>?.self) { group in
                         group.addTask { await Result(catching: { try await Self.reserve(db, jobs) }) }
                         group.addTask {
-                            #expect(await eventually {
+                            #expect(await eventually(timeout: .seconds(30)) {
                                 (try? await db.scalar("""
-                                    SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%stagedoor_reserve_seats%'
+                                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                                      AND wait_event_type = 'Lock' AND query LIKE '%stagedoor_reserve_seats%'
                                     """, as: Int64.self)) == 1
                             })
                             try await other.query("COMMIT", logger: Logger(label: "test"))

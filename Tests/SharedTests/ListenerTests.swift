@@ -60,9 +60,10 @@ struct ListenerTests {
                 url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener", logger: logger,
                 onConnect: { connects.connected() }, onNotification: { _, _ in arrivals.withLock { $0.append(.now) } })
             let plain = JobStore(client: client, logger: logger)
-            // A window far longer than the two bursts take, even on a loaded machine: if the second burst
-            // started in a new window, it would carry its own wake-up inline and need no trailing one.
-            let window = Duration.seconds(3)
+            // A window far longer than the two bursts take, even on a loaded machine (a doubled test load
+            // stretched them to 3.4 s once): if the second burst started in a new window, it would carry
+            // its own wake-up inline and need no trailing one.
+            let window = Duration.seconds(8)
             let coalescer = NotifyCoalescer(window: window, logger: logger) { try await plain.notifyWorkers() }
             let store = JobStore(client: client, coalescer: coalescer, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -79,7 +80,7 @@ struct ListenerTests {
                 }
                 let lastEnqueue = ContinuousClock.now
                 try #require(lastEnqueue - firstEnqueue < window, "the bursts outlasted the window; the test's premise does not hold")
-                #expect(await eventually(timeout: .seconds(15)) { arrivals.withLock { $0.last.map { $0 > lastEnqueue } ?? false } })
+                #expect(await eventually(timeout: .seconds(20)) { arrivals.withLock { $0.last.map { $0 > lastEnqueue } ?? false } })
                 try await Task.sleep(for: .milliseconds(700))
                 let count = arrivals.withLock { $0.count }
                 #expect(count >= 2)
