@@ -107,10 +107,24 @@ if has booking; then
   echo
   echo "### Booking over HTTP — $(date -u +%F), $(nproc) cores, gateway + payment worker + PostgreSQL + load generator on one machine"
   echo
+  # CPU ticks of a process (its own), of PostgreSQL (the postmaster, its children, and the
+  # children it has reaped) and of the load generator (this shell's reaped children).
+  ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+  pg_ticks() {
+    local pm; pm=$(head -1 "$dir/data/postmaster.pid")
+    { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"; for c in $(pgrep -P "$pm"); do ticks "$c"; done; } | awk '{ s += $1 } END { print s + 0 }'
+  }
+  reaped_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
   settle
+  g0=$(ticks $gw_pid); w0=$(ticks $pw_pid); p0=$(pg_ticks); l0=$(reaped_ticks)
   closed=$(load reserve --connections 64 --seconds "${WRK_SECONDS:-10}")
+  g1=$(ticks $gw_pid); w1=$(ticks $pw_pid); p1=$(pg_ticks); l1=$(reaped_ticks)
   echo "$closed"
   rate=$(echo "$closed" | awk -F'|' '/^\| POST \/v1\/reservations/ { gsub(/ /, "", $4); print $4 }')
+  count=$(echo "$closed" | awk -F'|' '/^\| POST \/v1\/reservations/ { gsub(/ /, "", $3); print $3 }')
+  per() { awk -v d="$(( $2 - $1 ))" -v n="${count:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%d", d * 1000000 / hz / n; else print "–" }'; }
+  echo
+  echo "CPU per reservation in that run: gateway $(per "$g0" "$g1") µs, payment worker $(per "$w0" "$w1") µs, PostgreSQL $(per "$p0" "$p1") µs, load generator $(per "$l0" "$l1") µs"
   half=$(( ${rate:-2} / 2 ))
   echo
   settle
