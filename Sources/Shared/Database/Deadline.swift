@@ -48,8 +48,7 @@ public func withAbandonableDeadline<T: Sendable>(
             let work = Task {
                 do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
             }
-            let timer = Task {
-                try? await EventLoopTimer.sleep(for: limit)
+            let timer = EventLoopTimer.schedule(after: limit) {
                 if gate.resume(with: .failure(DeadlineExceeded(limit: limit))) { work.cancel() }
             }
             gate.onResume { timer.cancel() }

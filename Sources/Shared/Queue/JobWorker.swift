@@ -46,7 +46,7 @@ public struct JobWorker: Service {
     private func claimLoop(number: Int, backlog: WakeSignal, stopping: StopFlag) async {
         var failures = 0
         // Only the first loop claims at start; a full first batch brings the others in.
-        if number > 0 { await backlog.wait(upTo: pollInterval * Double.random(in: 0.8...1.2)) }
+        if number > 0 { await backlog.wait(upTo: jitteredPoll) }
         while !stopping.isSet, !Task.isCancelled {
             let claimed: Int
             do {
@@ -65,7 +65,10 @@ public struct JobWorker: Service {
                 backlog.signal()
                 continue
             }
-            await (number == 0 ? wake : backlog).wait(upTo: pollInterval * Double.random(in: 0.8...1.2))
+            await (number == 0 ? wake : backlog).wait(upTo: jitteredPoll)
         }
     }
+
+    /// The backstop poll, ±20 % so that loops and workers do not poll in step.
+    private var jitteredPoll: Duration { pollInterval * Double.random(in: 0.8...1.2) }
 }
