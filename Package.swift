@@ -39,6 +39,7 @@ let package = Package(
                 .embedInCode("003_live_holds_index.sql"),
                 .embedInCode("004_reserve_seats_function.sql"),
                 .embedInCode("005_reserve_seats_set_based.sql"),
+                .embedInCode("006_token_status_function.sql"),
             ]
         ),
         .target(

@@ -77,6 +77,6 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     AdminController(adminKey: settings.adminKey, catalog: catalog).addRoutes(to: router)
     PointsController(auth: auth, database: database, replies: replies).addRoutes(to: router)
     JobsController(auth: auth, database: database, jobs: parts.jobs).addRoutes(to: router)
-    ReservationsController(auth: auth, gate: QueueGate(tokens: tokens), database: database, replies: replies).addRoutes(to: router)
+    ReservationsController(auth: auth, database: database, replies: replies).addRoutes(to: router)
     return router
 }

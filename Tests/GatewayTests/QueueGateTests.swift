@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdTesting
 import PostgresNIO
 import Shared
@@ -73,7 +74,7 @@ struct QueueGateTests {
         }
     }
 
-    @Test("reserve and pay: the key, then the body, then the queue token (looked up beside the key); refusals enqueue nothing")
+    @Test("reserve and pay: the key, then the body, then the queue token (checked in the enqueue statement); refusals enqueue nothing")
     func writesAreGated() async throws {
         try await TestGateway.run(["ADMIT_PER_SECOND": "5", "QUEUE_TICK": "0.2"], paymentWorker: true) { api, db in
             let (_, schedule) = try await Self.seed(db)
@@ -97,8 +98,33 @@ struct QueueGateTests {
             ErrorPathTests.expectProblem(try await api.call(.post, "/v1/reservations", key: bob.key, token: adaToken,
                                                             body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}"), 401, "queue_token_invalid")
             #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 0)
-            #expect(try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken, body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}").status == 201)
+            let replayable: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "seat-1"]
+            let held = try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken,
+                                          body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}", headers: replayable)
+            #expect(held.status == 201)
             #expect(try await db.scalar("SELECT count(*) FROM jobs WHERE kind = 'reserve_seat' AND user_id = \(ada.id)", as: Int64.self) == 1)
+
+            // Each way a token stops being active, as the gate inside the enqueue sees it — including
+            // the two the queue worker has not marked yet (past ACTIVE_TTL; waiting and idle past its TTL).
+            let states = [
+                ("UPDATE queue_tokens SET expires_at = now() - interval '1 second' WHERE user_id = \(ada.id)", "expired"),
+                ("UPDATE queue_tokens SET status = 'done', ended_at = now() WHERE user_id = \(ada.id)", "done"),
+                ("UPDATE queue_tokens SET status = 'waiting', activated_at = NULL, expires_at = NULL, ended_at = NULL WHERE user_id = \(ada.id)", "waiting"),
+                ("UPDATE queue_tokens SET last_seen_at = now() - interval '1 hour' WHERE user_id = \(ada.id)", "expired"),
+            ]
+            for (change, status) in states {
+                try await db.query(PostgresQuery(unsafeSQL: change))
+                for (path, body) in [("/v1/reservations", "{\"scheduleId\": \(schedule), \"seatNo\": 2}"), ("/v1/payments", #"{"reservationId": 1}"#)] {
+                    let refused = try await api.call(.post, path, key: ada.key, token: adaToken, body: body)
+                    ErrorPathTests.expectProblem(refused, 403, "queue_token_not_active")
+                    #expect(refused["queueStatus"] as? String == status, "\(change)")
+                }
+                // A replay of an earlier request is answered before the token is checked (API.md's order).
+                let replay = try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken,
+                                                body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}", headers: replayable)
+                #expect(replay.status == 201 && replay["reservationId"] as? Int == held["reservationId"] as? Int)
+            }
+            #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 1)
         }
     }
 }

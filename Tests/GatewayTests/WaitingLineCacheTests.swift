@@ -17,7 +17,8 @@ struct WaitingLineCacheTests {
             id: 10, userID: userID, seq: seq, status: status, activatedAt: status == "active" ? now : nil,
             expiresAt: status == "active" ? now.addingTimeInterval(600) : nil,
             lastSeenAt: now.addingTimeInterval(-lastSeenAgo), salt: [], now: now,
-            admittedThrough: admittedThrough, admitPerSecond: 10, idleTTL: idleTTL)
+            admittedThrough: admittedThrough, admitPerSecond: 10, idleTTL: idleTTL,
+            effectiveStatus: status == "waiting" && lastSeenAgo > idleTTL ? "expired" : status)
     }
 
     @Test("a waiting token read from the database is answered from memory, with the same place and ETA")

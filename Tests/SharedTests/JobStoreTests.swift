@@ -52,7 +52,7 @@ struct JobStoreTests {
             #expect(unkeyed.count == 200 && Set(unkeyed).count == 200)
             for key in (0..<10).map({ "key-\($0)" }) {
                 let ids = results.filter { $0.0 == key }.map {
-                    switch $0.2 { case .created(let id): id; case .existing(let record): record.id }
+                    switch $0.2 { case .created(let id): id; case .existing(let record): record.id; case .refused: Int64(-1) }
                 }
                 #expect(ids.count == 10 && Set(ids).count == 1, "\(key): \(ids)")
             }

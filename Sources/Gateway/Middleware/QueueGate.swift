@@ -12,26 +12,15 @@ struct QueueGate: Sendable {
         return token
     }
 
-    /// Returns the caller's active token, or throws the matching problem.
+    /// Returns the caller's active token: `401 queue_token_invalid` if the header is missing, the
+    /// token unknown or another user's, `403 queue_token_not_active` if it is not active. (Writes
+    /// check the same inside their enqueue statement: `NewJob.requiredTokenHash`.)
     @discardableResult
     func requireActive(_ request: Request, userID: Int64) async throws -> TokenRow {
-        try Self.requireActive(try await lookUp(request), userID: userID)
-    }
-
-    /// The row of the request's `X-Queue-Token`, whoever it belongs to; nil if the header is
-    /// missing or the token unknown. For looking the token up beside the caller's key.
-    func lookUp(_ request: Request) async throws -> TokenRow? {
-        guard let token = Self.tokenHeader(request) else { return nil }
-        return try await tokens.find(token: token)
-    }
-
-    /// `row` if it is the caller's and active: `401 queue_token_invalid` if there is none or it is
-    /// another user's, `403 queue_token_not_active` if it is not active.
-    @discardableResult
-    static func requireActive(_ row: TokenRow?, userID: Int64) throws -> TokenRow {
-        guard let row, row.userID == userID else { throw Problem.queueTokenInvalid }
-        let status = row.effectiveStatus
-        guard status == "active" else { throw Problem.queueTokenNotActive(status) }
+        guard let token = Self.tokenHeader(request), let row = try await tokens.find(token: token), row.userID == userID else {
+            throw Problem.queueTokenInvalid
+        }
+        guard row.effectiveStatus == "active" else { throw Problem.queueTokenNotActive(row.effectiveStatus) }
         return row
     }
 }

@@ -50,9 +50,10 @@ struct JobReplies: Sendable {
         return (write, try await replay(userID: userID, kind: kind, key: key, hash: write.hash))
     }
 
-    /// Enqueues `write` as a job with `payload` and answers with its outcome (or 202).
-    func run(_ write: Write, payload: some Encodable) async throws -> Response {
-        try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash)
+    /// Enqueues `write` as a job with `payload` (behind the queue gate of the token with secret hash
+    /// `gate`, if given) and answers with its outcome (or 202), or the gate's problem.
+    func run(_ write: Write, payload: some Encodable, gate: [UInt8]? = nil) async throws -> Response {
+        try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash, gate: gate)
     }
 
     /// The replay of an earlier request with this key, if there was one (`409` if its body differed).
@@ -64,15 +65,21 @@ struct JobReplies: Sendable {
         return try await answer(for: existing, hash: hash)
     }
 
-    /// Enqueues the job and answers with its outcome (or 202).
-    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: [UInt8]) async throws -> Response {
+    /// Enqueues the job and answers with its outcome (or 202); with a `gate`, only if the queue token
+    /// with that secret hash is the user's and active (`401`/`403` otherwise, nothing enqueued).
+    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: [UInt8], gate: [UInt8]? = nil) async throws -> Response {
         let json = String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
-        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash, maxAttempts: maxAttempts)
+        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash, maxAttempts: maxAttempts,
+                         requiredTokenHash: gate)
         switch try await database.run({ _ in try await jobs.enqueue(job) }) {
         case .created(let id):
             return try await wait(for: id)
         case .existing(let record):
             return try await answer(for: record, hash: hash)
+        case .refused(.invalid):
+            throw Problem.queueTokenInvalid
+        case .refused(.notActive(let status)):
+            throw Problem.queueTokenNotActive(status)
         }
     }
 

@@ -8,7 +8,8 @@ extension TokenStore {
     enum Statements {
         static let columns = """
             t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
-            now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
+            now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds,
+            stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, w.idle_ttl_seconds)
             """
 
         /// Inserts a token unless the user has a live one. Nothing is inserted — and no place in
@@ -64,7 +65,8 @@ extension TokenStore {
                 )
                 SELECT w.user_id, t.id IS NOT NULL,
                        t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
-                       now(), wr.admitted_through, wr.admit_per_second, wr.idle_ttl_seconds
+                       now(), wr.admitted_through, wr.admit_per_second, wr.idle_ttl_seconds,
+                       stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, wr.idle_ttl_seconds)
                 FROM req r
                 LEFT JOIN who w ON w.n = r.n
                 LEFT JOIN t ON t.token_hash = r.token_hash
@@ -105,8 +107,7 @@ extension TokenStore {
         /// from turning the probes into a join (a generic plan made on a small table scanned it).
         struct ByHashes: PostgresPreparedStatement {
             static let sql = """
-                SELECT t.token_hash, t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
-                       now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
+                SELECT t.token_hash, \(columns)
                 FROM unnest($1::bytea[]) AS h(hash)
                 CROSS JOIN LATERAL (SELECT * FROM queue_tokens q WHERE q.token_hash = h.hash LIMIT 1) t
                 CROSS JOIN waiting_room w
@@ -157,7 +158,8 @@ extension TokenStore {
                 id: try column(0), userID: try column(1), seq: try column(2), status: try column(3),
                 activatedAt: try column(4), expiresAt: try column(5), lastSeenAt: try column(6),
                 salt: Array(try column(7, ByteBuffer.self).readableBytesView), now: try column(8),
-                admittedThrough: try column(9), admitPerSecond: try column(10), idleTTL: try column(11))
+                admittedThrough: try column(9), admitPerSecond: try column(10), idleTTL: try column(11),
+                effectiveStatus: try column(12))
         }
     }
 }

@@ -18,15 +18,9 @@ struct TokenRow: Sendable {
     let admittedThrough: Int64
     let admitPerSecond: Double
     let idleTTL: Double
-
-    /// The status a client should see: a token past its TTL is expired even before the queue worker says so.
-    var effectiveStatus: String {
-        switch status {
-        case "active" where (expiresAt ?? .distantFuture) <= now: "expired"
-        case "waiting" where now.timeIntervalSince(lastSeenAt) > idleTTL: "expired"
-        default: status
-        }
-    }
+    /// The status a client should see: a token past its TTL is expired even before the queue worker
+    /// says so. Computed by the reading statement (`stagedoor_token_status`, sql/006), the rule's one home.
+    let effectiveStatus: String
 
     /// Whether this waiting token's last-seen time is old enough to be written again:
     /// at most every min(30 s, idle TTL / 4), so polls rarely write.

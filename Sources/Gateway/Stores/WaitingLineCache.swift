@@ -55,7 +55,8 @@ final class WaitingLineCache: Sendable {
             return TokenRow(
                 id: entry.id, userID: entry.userID, seq: entry.seq, status: "waiting", activatedAt: nil, expiresAt: nil,
                 lastSeenAt: wallNow.addingTimeInterval(-sinceSeen.secondsValue), salt: [], now: wallNow,
-                admittedThrough: line.admittedThrough, admitPerSecond: line.admitPerSecond, idleTTL: line.idleTTL)
+                admittedThrough: line.admittedThrough, admitPerSecond: line.admitPerSecond, idleTTL: line.idleTTL,
+                effectiveStatus: "waiting")
         }
     }
 

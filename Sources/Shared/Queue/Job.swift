@@ -21,15 +21,36 @@ public struct NewJob: Sendable {
     public var requestHash: [UInt8]?
     /// Attempts before a job that keeps throwing is dead.
     public var maxAttempts: Int
+    /// The queue gate, checked inside the enqueue statement: when set, the job is inserted only if the
+    /// queue token with this secret hash is `userID`'s and active (see ``QueueTokenRefusal``).
+    public var requiredTokenHash: [UInt8]?
 
     public init(kind: JobKind, payload: String, userID: Int64? = nil, idempotencyKey: String? = nil,
-                requestHash: [UInt8]? = nil, maxAttempts: Int = 5) {
+                requestHash: [UInt8]? = nil, maxAttempts: Int = 5, requiredTokenHash: [UInt8]? = nil) {
         self.kind = kind
         self.payload = payload
         self.userID = userID
         self.idempotencyKey = idempotencyKey
         self.requestHash = requestHash
         self.maxAttempts = maxAttempts
+        self.requiredTokenHash = requiredTokenHash
+    }
+}
+
+/// Why the queue gate of an enqueue refused a job (``NewJob/requiredTokenHash``).
+public enum QueueTokenRefusal: Sendable, Equatable {
+    /// No token has that secret, or it is another user's.
+    case invalid
+    /// The user's token is not active: its status as clients see it (`waiting`, `expired`, `done`).
+    case notActive(status: String)
+
+    /// The gate's answer as the enqueue statement reports it: nil when there was no gate or it passed.
+    init?(gateStatus: String?) {
+        switch gateStatus {
+        case nil, "active": return nil
+        case "invalid": self = .invalid
+        case let status?: self = .notActive(status: status)
+        }
     }
 }
 

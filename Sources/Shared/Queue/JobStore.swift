@@ -42,11 +42,13 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// One job's row after a batched insert: `created`, or the id of the job that already had its
-    /// idempotency key, or neither (a concurrent insert of that key was not yet visible: try again).
+    /// One job's row after a batched insert: refused by its queue gate, `created`, or the id of the
+    /// job that already had its idempotency key, or none of these (a concurrent insert of that key
+    /// was not yet visible: try again).
     struct EnqueueAttempt: Sendable {
         let id: Int64?
         let created: Bool
+        let refusal: QueueTokenRefusal?
     }
 
     private static func enqueueBatch(
@@ -56,8 +58,8 @@ public struct JobStore: Sendable {
         var attempts: [EnqueueAttempt] = []
         attempts.reserveCapacity(jobs.count)
         let rows = try await client.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger)
-        for try await (created, id) in rows {
-            attempts.append(EnqueueAttempt(id: id, created: created))
+        for try await (created, id, gateStatus) in rows {
+            attempts.append(EnqueueAttempt(id: id, created: created, refusal: QueueTokenRefusal(gateStatus: gateStatus)))
         }
         if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
         return attempts
@@ -69,17 +71,21 @@ public struct JobStore: Sendable {
         case created(id: Int64)
         /// A job with the same user, kind and idempotency key already exists.
         case existing(JobRecord)
+        /// The job's queue gate refused it; nothing was inserted.
+        case refused(QueueTokenRefusal)
     }
 
     /// Inserts a job and wakes the workers, in one statement and one commit — shared with the
     /// enqueues running concurrently in this process (see ``Batcher``).
-    /// With an idempotency key already used by this user for this kind, returns the existing job instead.
+    /// With an idempotency key already used by this user for this kind, returns the existing job
+    /// instead; with a queue gate that refuses, inserts nothing and says why.
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
         // statement's snapshot (or be in the same batch): ON CONFLICT then skips, but the lookup
         // cannot see the row. Try again.
         for _ in 0..<5 {
             let attempt = try await enqueues.submit(job)
+            if let refusal = attempt.refusal { return .refused(refusal) }
             guard let id = attempt.id else { continue }
             if attempt.created { return .created(id: id) }
             if let record = try await find(id: id) { return .existing(record) }
