@@ -29,8 +29,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Length of the paced latency scenario, seconds.")
     var pacedSeconds: Int = 10
 
-    @Option(help: "pgbench's single-row INSERT rate at 32 clients on the same server, measured by the caller.")
-    var pgbenchTps: Double?
+    @Option(help: "pgbench's single-row INSERT rate on the same server, measured by the caller, as CLIENTS:TPS (repeatable).")
+    var pgbench: [String] = []
+
+    @Option(help: "Producer counts of the enqueue + run scenario, comma-separated (each enqueues one job at a time).")
+    var producers: String = "32,128"
 
     @Option(help: "Jobs claimed per transaction.")
     var batch: Int = 100
@@ -50,13 +53,21 @@ struct BenchCommand: AsyncParsableCommand {
         guard let server = DatabaseURL(parsing: serverUrl) else { throw ValidationError("invalid --server-url") }
         let bench = JobBench(server: server, batch: batch, concurrency: concurrency)
         var rows: [ReportRow] = []
-        if let pgbenchTps {
-            rows.append(ReportRow(scenario: "pgbench: single-row INSERT, 32 clients (one commit each)", jobs: nil, rate: pgbenchTps))
+        for measured in pgbench {
+            let parts = measured.split(separator: ":")
+            guard parts.count == 2, let clients = Int(parts[0]), let tps = Double(parts[1]) else {
+                throw ValidationError("--pgbench takes CLIENTS:TPS, got '\(measured)'")
+            }
+            rows.append(ReportRow(scenario: "pgbench: single-row INSERT, \(clients) clients (one commit each)", jobs: nil, rate: tps))
         }
+        let producerCounts = producers.split(separator: ",").compactMap { Int($0) }
+        guard !producerCounts.isEmpty, producerCounts.allSatisfy({ $0 > 0 }) else { throw ValidationError("invalid --producers") }
         let chosen = Set(scenarios.split(separator: ",").map(String.init))
         if chosen.contains("enqueue") {
-            for window in [Duration.zero, .milliseconds(2)] {
-                rows.append(try await bench.enqueueAndRun(jobs: jobs, producers: 32, coalesce: window))
+            for count in producerCounts {
+                for window in [Duration.zero, .milliseconds(2)] {
+                    rows.append(try await bench.enqueueAndRun(jobs: jobs, producers: count, coalesce: window))
+                }
             }
         }
         if chosen.contains("backlog") { rows.append(try await bench.drainBacklog(jobs: jobs)) }
