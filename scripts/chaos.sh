@@ -26,7 +26,7 @@ export ADMIN_KEY=chaos-admin-key
 local=deploy/local/stagedoor-local.sh
 
 rm -rf "$STAGEDOOR_LOCAL_DIR"
-$local up
+DEMO_CONCERT=0 $local up
 trap '$local down >/dev/null 2>&1 || true' EXIT
 . "$STAGEDOOR_LOCAL_DIR/topology.env"
 swift build -c release --product stagedoor-load >/dev/null

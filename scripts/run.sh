@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
+. scripts/demo.sh
 
 started_pg=""
 if [ -z "${DATABASE_URL:-}" ]; then
@@ -50,14 +51,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
-  # An empty database gets a demo concert: 3 schedules × 50 seats, a month ahead.
-  if curl -fsS "http://127.0.0.1:$PORT/v1/concerts" | grep -q '"concerts":\[\]'; then
-    day() { date -u -d "+$1 days" +%Y-%m-%dT19:00:00Z; }
-    curl -fsS -XPOST "http://127.0.0.1:$PORT/v1/admin/concerts" -H "Authorization: Bearer $ADMIN_KEY" \
-      -d "{\"title\": \"Stagedoor Demo Night\", \"artist\": \"The Waiting Room\", \"schedules\": [
-           {\"startsAt\": \"$(day 30)\", \"price\": 50000}, {\"startsAt\": \"$(day 31)\", \"price\": 50000},
-           {\"startsAt\": \"$(day 32)\", \"price\": 70000}]}" >/dev/null && echo "seeded a demo concert (3 schedules × 50 seats)"
-  fi
+  seed_demo_concert "http://127.0.0.1:$PORT" "$ADMIN_KEY"
   echo
   echo "Stagedoor is up: http://127.0.0.1:$PORT   (admin key: $ADMIN_KEY; metrics: gateway /metrics, workers :9101 and :9102)"
   echo "Ctrl-C stops everything."

@@ -34,7 +34,7 @@ rows=()
 for gateways in 1 3; do
   for workers in 1 2 3; do
     rm -rf "$STAGEDOOR_LOCAL_DIR"
-    GATEWAYS=$gateways PAYMENT_WORKERS=$workers $local up > /dev/null
+    DEMO_CONCERT=0 GATEWAYS=$gateways PAYMENT_WORKERS=$workers $local up > /dev/null
     . "$STAGEDOOR_LOCAL_DIR/topology.env"
     commits() { "$PG_BIN/psql" "$DATABASE_URL" -qAt -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
     # Fixtures (users with active tokens, seats) and a 2 s warm-up, outside the measured window.

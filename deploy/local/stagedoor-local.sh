@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/postgres.sh
+. scripts/demo.sh
 
 run=${STAGEDOOR_LOCAL_DIR:-$PWD/.run/local}
 mkdir -p "$run/logs" "$run/pids"
@@ -152,6 +153,8 @@ up() {
   local url="http://127.0.0.1:$listen_port"
   for _ in $(seq 1 120); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
   curl -fsS "$url/readyz" >/dev/null || { echo "the gateways did not become ready; logs in $run/logs" >&2; exit 1; }
+  # The README's walkthrough books from the demo concert; chaos and scaling bring their own (DEMO_CONCERT=0).
+  [ "${DEMO_CONCERT:-1}" = 0 ] || seed_demo_concert "$url" "$ADMIN_KEY"
   echo "Stagedoor is up behind nginx: $url"
   echo "  $GATEWAYS gateways (127.0.0.1:$(gateway_port 1)…), $QUEUE_WORKERS queue workers (metrics :9201…), $PAYMENT_WORKERS payment workers (metrics :9301…)"
   echo "  database: $DATABASE_URL; logs: $run/logs; stop with: $0 down"
