@@ -115,7 +115,7 @@ TABLE
 fi
 
 # --- Booking: reservations end to end (gateway → job → payment worker → reply) ---
-# The closed loop is driven by wrk (scripts/wrk/reserve.lua: about 27 µs of CPU per request, against
+# The closed loop is driven by wrk (scripts/wrk/reserve.lua: about 30 µs of CPU per request, against
 # about 90 for stagedoor-load, on a machine the load generator shares); the open loop, which wrk
 # cannot pace, and the hot seat by stagedoor-load.
 if has booking; then

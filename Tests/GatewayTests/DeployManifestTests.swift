@@ -1,17 +1,17 @@
 import Foundation
 import Shared
 import Testing
+import TestSupport
 import Yams
 
 /// `deploy/kubernetes/stagedoor.yaml` and `deploy/container/Dockerfile` stay in step with the code:
 /// no cluster or Docker engine runs here, so what can be checked without one is checked here.
 @Suite("Deployment manifests match the code")
 struct DeployManifestTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let executables: Set<String> = ["stagedoor-gateway", "stagedoor-queue-worker", "stagedoor-payment-worker"]
 
     static func manifests() throws -> [[String: Any]] {
-        let text = try String(contentsOf: root.appendingPathComponent("deploy/kubernetes/stagedoor.yaml"), encoding: .utf8)
+        let text = try Checkout.text("deploy/kubernetes/stagedoor.yaml")
         return try Yams.load_all(yaml: text).map { try #require($0 as? [String: Any]) }
     }
 
@@ -71,11 +71,11 @@ struct DeployManifestTests {
 
     @Test("the container image builds the three executables the manifests run")
     func imageBuildsTheExecutables() throws {
-        let dockerfile = try String(contentsOf: Self.root.appendingPathComponent("deploy/container/Dockerfile"), encoding: .utf8)
+        let dockerfile = try Checkout.text("deploy/container/Dockerfile")
         let line = try #require(dockerfile.split(separator: "\n").first { $0.hasPrefix("ARG PRODUCTS=") })
         let products = Set(line.dropFirst("ARG PRODUCTS=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).split(separator: " ").map(String.init))
         #expect(products == Self.executables)
-        let manifest = try String(contentsOf: Self.root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        let manifest = try Checkout.text("Package.swift")
         for product in Self.executables { #expect(manifest.contains("\"\(product)\"")) }
     }
 }

@@ -13,8 +13,7 @@ struct OpenAPITests {
 
     /// The top-level document, read from the checkout (not the embedded copy).
     static func document() throws -> [String: Any] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let text = try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        let text = try Checkout.text("openapi.yaml")
         return try #require(try Yams.load(yaml: text) as? [String: Any])
     }
 
@@ -64,8 +63,7 @@ struct OpenAPITests {
 
     @Test("GET /openapi.yaml serves the top-level document byte for byte")
     func served() async throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let onDisk = try Data(contentsOf: root.appendingPathComponent("openapi.yaml"))
+        let onDisk = try Data(contentsOf: Checkout.url("openapi.yaml"))
         try await TestGateway.run { api, _ in
             let (status, headers, body) = try await api.raw(.get, "/openapi.yaml")
             #expect(status == 200)

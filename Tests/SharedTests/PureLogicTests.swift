@@ -2,6 +2,7 @@ import Foundation
 import Migrations
 import Shared
 import Testing
+import TestSupport
 
 @Suite("Settings")
 struct SettingsTests {
@@ -83,7 +84,7 @@ struct SQLScriptTests {
 
     @Test("every sql/NNN_*.sql file is embedded, in order, with its number")
     func everyFileListed() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../sql").standardized
+        let folder = Checkout.url("sql")
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
             .filter { $0.hasSuffix(".sql") && $0 != Migrations.bookkeeping.name }.sorted()
         #expect(Migrations.all.map(\.name) == files)

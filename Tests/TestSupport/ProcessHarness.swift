@@ -9,8 +9,7 @@ public final class RunningProcess: @unchecked Sendable {
 
     /// The directory with the built executables (`.build/debug`).
     public static var binDirectory: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../.build/debug").standardized
+        Checkout.url(".build/debug")
     }
 
     /// Starts `executable` (e.g. `stagedoor-queue-worker`) with `environment` added to a minimal one.

@@ -63,15 +63,12 @@ extension TokenStore {
                     ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
                     RETURNING *
                 )
-                SELECT w.user_id, t.id IS NOT NULL,
-                       t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
-                       now(), wr.admitted_through, wr.admit_per_second, wr.idle_ttl_seconds,
-                       stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, wr.idle_ttl_seconds)
+                SELECT k.user_id, t.id IS NOT NULL, \(columns)
                 FROM req r
-                LEFT JOIN who w ON w.n = r.n
+                LEFT JOIN who k ON k.n = r.n
                 LEFT JOIN t ON t.token_hash = r.token_hash
-                CROSS JOIN waiting_room wr
-                WHERE wr.id = 1
+                CROSS JOIN waiting_room w
+                WHERE w.id = 1
                 ORDER BY r.n
                 """
             typealias Row = IssueOutcome
