@@ -71,8 +71,13 @@ struct JobReplies: Sendable {
         let json = String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
         let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash, maxAttempts: maxAttempts,
                          requiredTokenHash: gate)
-        switch try await database.run({ _ in try await jobs.enqueue(job) }) {
+        let started = ContinuousClock.now
+        let enqueued = try await database.run({ _ in try await jobs.enqueue(job) })
+        let created = ContinuousClock.now
+        JobMetrics.enqueue(kind: kind).record(duration: created - started)
+        switch enqueued {
         case .created(let id):
+            defer { JobMetrics.replyWait(kind: kind).record(duration: .now - created) }
             return try await wait(for: id)
         case .existing(let record):
             return try await answer(for: record, hash: hash)

@@ -21,6 +21,18 @@ public enum JobMetrics {
         Metrics.Timer(label: "stagedoor_job_run_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
     }
 
+    /// `stagedoor_gateway_enqueue_seconds{kind}` (gateway): a write's enqueue, from joining a batch to
+    /// its commit — how long requests queue for the job table.
+    public static func enqueue(kind: JobKind) -> Metrics.Timer {
+        Metrics.Timer(label: "stagedoor_gateway_enqueue_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
+    }
+
+    /// `stagedoor_gateway_reply_wait_seconds{kind}` (gateway): enqueued → outcome in hand (or the
+    /// `REPLY_TIMEOUT`): the worker's wait and run plus the `job_done` delivery.
+    public static func replyWait(kind: JobKind) -> Metrics.Timer {
+        Metrics.Timer(label: "stagedoor_gateway_reply_wait_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
+    }
+
     /// `stagedoor_jobs_finished_total{kind,status}`: outcomes by HTTP status (2xx and 4xx refusals).
     public static func outcome(kind: JobKind, status: Int) -> Counter {
         Counter(label: "stagedoor_jobs_finished_total", dimensions: [("kind", kind.rawValue), ("status", String(status))])
