@@ -18,6 +18,7 @@ struct ReserveBench: AsyncParsableCommand {
     @Option(help: "Users with active tokens to spread the requests over.") var users = 20_000
     @Option(help: "Name of the fixtures: a second run with the same name reuses them and books the seats after the last run's.")
     var fixtures: String?
+    @Flag(help: "Open loop: also print each second's p50, p99 and max (where in the run the tail was).") var timeline = false
 
     func run() async throws {
         let seatsPerSchedule = 1000
@@ -53,10 +54,11 @@ struct ReserveBench: AsyncParsableCommand {
                 while ContinuousClock.now < end {
                     let due = start + .nanoseconds(Int64(k) * 1_000_000_000 / Int64(rate))
                     if due > ContinuousClock.now { try? await Task.sleep(until: due, clock: .continuous) }
+                    let second = k / rate
                     k += 1
                     group.addTask {
                         await reserve()
-                        paced.record(ContinuousClock.now - due)
+                        paced.record(ContinuousClock.now - due, second: second)
                     }
                 }
             }
@@ -64,6 +66,7 @@ struct ReserveBench: AsyncParsableCommand {
             print(stats.table(title: "Reservations over HTTP, open loop at \(rate)/s for \(seconds) s"))
             print("")
             print("latency from the intended send time: p50 \(paced.ms(50)) ms, p99 \(paced.ms(99)) ms (\(paced.count) requests)")
+            if timeline { print(paced.timeline()) }
         } else {
             await withDiscardingTaskGroup { group in
                 for _ in 0..<connections {
@@ -117,15 +120,39 @@ struct HotSeatBench: AsyncParsableCommand {
 
 /// Latencies from intended send times, for the open-loop mode.
 final class PacedLatency: Sendable {
-    private let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three))
-
-    func record(_ latency: Duration) {
-        let micros = UInt64(max(1, latency.wholeMicroseconds))
-        histogram.withLock { _ = $0.record(min(micros, 120_000_000)) }
+    private struct State {
+        var all = PacedLatency.histogram()
+        /// By the second (since the start) each request was due in: where in the run the tail happened.
+        var bySecond: [Int: Histogram<UInt64>] = [:]
     }
 
-    var count: UInt64 { histogram.withLock { $0.totalCount } }
-    func ms(_ percentile: Double) -> String { histogram.withLock { Stats.ms($0, percentile) } }
+    private let state = Mutex(State())
+
+    private static func histogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    /// Records a request due `second` seconds into the run, answered `latency` after it was due.
+    func record(_ latency: Duration, second: Int) {
+        let micros = min(UInt64(max(1, latency.wholeMicroseconds)), 120_000_000)
+        state.withLock { state in
+            _ = state.all.record(micros)
+            _ = state.bySecond[second, default: Self.histogram()].record(micros)
+        }
+    }
+
+    var count: UInt64 { state.withLock { $0.all.totalCount } }
+    func ms(_ percentile: Double) -> String { state.withLock { Stats.ms($0.all, percentile) } }
+
+    /// One line per second of the run: its requests' p50, p99 and max.
+    func timeline() -> String {
+        state.withLock { state in
+            state.bySecond.keys.sorted().map { second in
+                let h = state.bySecond[second]!
+                return "second \(second): p50 \(Stats.ms(h, 50)) ms, p99 \(Stats.ms(h, 99)) ms, max \(Stats.ms(h, 100)) ms"
+            }.joined(separator: "\n")
+        }
+    }
 }
 
 /// A shared counter.
