@@ -52,65 +52,82 @@ DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench" PORT=$gw_port DB_PO
 gw_pid=$!
 trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$gw_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-fill_line() {  # fill_line N: benchkey1..N users with waiting tokens benchtoken1..N
-  psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('benchkey' || n)::bytea)
-    FROM generate_series((SELECT COALESCE(max(id), 0) FROM users WHERE name = 'b') + 1, $1) n"
-  psql_db httpbench "INSERT INTO queue_tokens (user_id, token_hash, salt)
+fill_line() {  # fill_line DB N: benchkey1..N users with waiting tokens benchtoken1..N
+  psql_db "$1" "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('benchkey' || n)::bytea)
+    FROM generate_series((SELECT COALESCE(max(id), 0) FROM users WHERE name = 'b') + 1, $2) n"
+  psql_db "$1" "INSERT INTO queue_tokens (user_id, token_hash, salt)
     SELECT u.id, sha256(('benchtoken' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea
     FROM users u WHERE u.name = 'b' AND u.id > (SELECT COALESCE(max(user_id), 0) FROM queue_tokens)"
-  psql_db httpbench "VACUUM ANALYZE users"
-  psql_db httpbench "VACUUM ANALYZE queue_tokens"
+  psql_db "$1" "VACUUM ANALYZE users"
+  psql_db "$1" "VACUUM ANALYZE queue_tokens"
 }
 if has http; then
-fill_line 1000
+fill_line httpbench 1000
 # Users who will each take one token (ids after the line's users).
 psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 400000) n"
-run_wrk() {  # run_wrk SCRIPT [env…] → requests per second
+run_wrk() {  # run_wrk SCRIPT [env…] → requests per second (GATEWAY_PORT picks the gateway)
   local script=$1; shift
-  env "$@" wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s "scripts/wrk/$script" "http://127.0.0.1:$gw_port" 2>/dev/null |
+  env "$@" wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s "scripts/wrk/$script" "http://127.0.0.1:${GATEWAY_PORT:-$gw_port}" 2>/dev/null |
     awk '/^Requests\/sec:/ { printf "%d", $2 }'
 }
 plain=$(run_wrk plain.lua)
 issue=$(run_wrk issue.lua)
 issued=$(psql_db httpbench "SELECT count(*) FROM queue_tokens q JOIN users u ON u.id = q.user_id WHERE u.name = 'i'")
-# The issue run's tokens leave the line, so the poll runs measure lines of exactly 1,000 and
-# 1,000,000 waiting. Every poll run starts from a vacuumed table, so autovacuum cleaning up after
-# the run before does not share the CPU with one of them only.
+# The issue run's tokens leave the line, so the poll runs measure a line of exactly 1,000 waiting.
+# Every poll run starts from a vacuumed table, so autovacuum cleaning up after the run before does
+# not share the CPU with one of them only.
 psql_db httpbench "DELETE FROM queue_tokens q USING users u WHERE u.id = q.user_id AND u.name = 'i'"
 psql_db httpbench "VACUUM ANALYZE users"
 psql_db httpbench "VACUUM ANALYZE queue_tokens"
+# The 1,000,000-token line is a second database behind a second gateway, both up for the whole
+# comparison: the two lines are polled in turn, three rounds of one run each (the order flipped
+# every round), and the rounds' ratios give the median. This VM's speed drifts by ±10-30 % from
+# one run to the next; a single pair of runs measured the drift as often as the line length.
+psql_db postgres "CREATE DATABASE httpbench_large"
+gw_large_port=$(pg_free_port)
+DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench_large" PORT=$gw_large_port DB_POOL_SIZE=32 LOG_LEVEL=warning \
+  "$bin/stagedoor-gateway" > "$dir/gateway-large.log" 2>&1 &
+gw_large_pid=$!
+trap 'kill $gw_pid $gw_large_pid 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$gw_large_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+fill_line httpbench_large 1000000
+waiting_small=$(psql_db httpbench "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
+waiting_large=$(psql_db httpbench_large "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
 # The polled tokens were all made at one instant, so their last_seen_at writes (every 30 s) would
 # fall due together in the middle of one run: start each run from a just-seen line instead.
-seen_now() { psql_db httpbench "UPDATE queue_tokens SET last_seen_at = now() WHERE user_id <= 1000 AND status = 'waiting'"; }
-seen_now
-settle
-# 1,000 waiting, then 1,000,000, then 1,000 again: the machine's speed drifts between runs (by
-# ±10 % on this VM), and comparing the long line with the mean of the runs on either side of it
-# cancels a steady drift.
-poll_small=$(run_wrk poll.lua USERS=1000)
-fill_line 1000000
-seen_now
-settle
-poll_large=$(run_wrk poll.lua USERS=1000)
-waiting_large=$(psql_db httpbench "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
-psql_db httpbench "DELETE FROM queue_tokens WHERE user_id > 1000"
-psql_db httpbench "VACUUM ANALYZE queue_tokens"
-seen_now
-settle
-poll_small_again=$(run_wrk poll.lua USERS=1000)
-waiting_small=$(psql_db httpbench "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
-poll_small_mean=$(( (poll_small + poll_small_again) / 2 ))
+seen_now() { psql_db "$1" "UPDATE queue_tokens SET last_seen_at = now() WHERE user_id <= 1000 AND status = 'waiting'"; }
+poll_run() {  # poll_run DB PORT → polls/s of users 1..1000 of that line
+  seen_now "$1"
+  settle
+  GATEWAY_PORT=$2 WRK_SECONDS=${POLL_SECONDS:-8} run_wrk poll.lua USERS=1000
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
+poll_small=() poll_large=() poll_ratios=()
+for round in 1 2 3; do
+  if (( round % 2 )); then
+    small=$(poll_run httpbench "$gw_port"); large=$(poll_run httpbench_large "$gw_large_port")
+  else
+    large=$(poll_run httpbench_large "$gw_large_port"); small=$(poll_run httpbench "$gw_port")
+  fi
+  poll_small+=("$small") poll_large+=("$large") poll_ratios+=("$(ratio "$large" "$small")")
+done
+kill "$gw_large_pid" 2>/dev/null || true
+wait "$gw_large_pid" 2>/dev/null || true
+trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
+psql_db postgres "DROP DATABASE httpbench_large"
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+poll_small_median=$(median "${poll_small[@]}")
+joined() { local IFS=/; echo "$*" | sed 's#/# / #g'; }
 cat <<TABLE
 
-### Waiting room over HTTP — $(date -u +%F), $(nproc) cores, gateway + PostgreSQL + wrk on one machine (wrk -t2 -c64, ${WRK_SECONDS:-10} s each)
+### Waiting room over HTTP — $(date -u +%F), $(nproc) cores, gateway + PostgreSQL + wrk on one machine (wrk -t2 -c64, ${WRK_SECONDS:-10} s each; polls ${POLL_SECONDS:-8} s each)
 
 | endpoint | requests/s | vs plain |
 |---|---:|---:|
 | plain endpoint: GET /healthz (no database) | $plain | 1.00 |
 | POST /v1/queue/tokens (new token each; $issued issued) | $issue | $(ratio "$issue" "$plain") |
-| GET /v1/queue/tokens/current, $waiting_small waiting (run before / after the long line) | $poll_small / $poll_small_again | $(ratio "$poll_small_mean" "$plain") |
-| GET /v1/queue/tokens/current, $waiting_large waiting | $poll_large | $(ratio "$poll_large" "$plain") (vs the mean of the 1,000 runs: $(ratio "$poll_large" "$poll_small_mean")) |
+| GET /v1/queue/tokens/current, $waiting_small waiting (three rounds) | $(joined "${poll_small[@]}") | $(ratio "$poll_small_median" "$plain") (median) |
+| GET /v1/queue/tokens/current, $waiting_large waiting (same rounds) | $(joined "${poll_large[@]}") | each round vs the 1,000 line: $(joined "${poll_ratios[@]}"); median $(median "${poll_ratios[@]}") |
 TABLE
 fi
 
