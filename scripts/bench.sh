@@ -25,19 +25,20 @@ trap cleanup EXIT
 pg_start "$dir/data" "$port" max_connections=200 shared_buffers=512MB log_checkpoints=on log_autovacuum_min_duration=0 log_min_duration_statement=30
 url="postgres://postgres@127.0.0.1:$port/postgres"
 
-# pgbench: one single-row INSERT per transaction, 15 s, at 32 clients (the issue's yardstick) and at
-# 128 (as many as the job engine's widest producer run).
+# pgbench: one single-row INSERT per transaction, run by stagedoor-bench just before each of its
+# enqueue + run rounds at the same client count (32, the issue's yardstick, and 128, as many as the
+# widest producer run), so each ratio compares two runs a few seconds apart.
 "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE TABLE pgbench_single (id bigserial PRIMARY KEY, v int NOT NULL)"
 echo "INSERT INTO pgbench_single (v) VALUES (1);" > "$dir/insert.sql"
-pgbench_tps() {
-  "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c "$1" -j 2 -T "${PGBENCH_SECONDS:-15}" -f "$dir/insert.sql" postgres 2>/dev/null |
-    awk '/^tps = / { print $3; exit }'
-}
+cat > "$dir/pgbench.sh" <<PGBENCH
+#!/usr/bin/env bash
+# pgbench.sh CLIENTS → tps of single-row INSERTs over ${PGBENCH_SECONDS:-10} s
+"$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -c "\$1" -j 2 -T "${PGBENCH_SECONDS:-10}" -f "$dir/insert.sql" postgres 2>/dev/null |
+  awk '/^tps = / { print \$3; exit }'
+PGBENCH
+chmod +x "$dir/pgbench.sh"
 if has jobs; then
-  tps32=$(pgbench_tps 32)
-  tps128=$(pgbench_tps 128)
-  echo "pgbench single-row INSERT: $tps32 tps at 32 clients, $tps128 at 128" >&2
-  "$bin/stagedoor-bench" --server-url "$url" --pgbench "32:$tps32" --pgbench "128:$tps128" "$@"
+  "$bin/stagedoor-bench" --server-url "$url" --pgbench-command "$dir/pgbench.sh" "$@"
 fi
 
 # --- HTTP: the waiting room through a real gateway, wrk with 64 connections ---

@@ -29,8 +29,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Length of the paced latency scenario, seconds.")
     var pacedSeconds: Int = 10
 
-    @Option(help: "pgbench's single-row INSERT rate on the same server, measured by the caller, as CLIENTS:TPS (repeatable).")
-    var pgbench: [String] = []
+    @Option(help: "A command that runs pgbench's single-row INSERT on the same server with the client count it is given as its one argument, and prints the tps. Run beside each enqueue + run round at the same count.")
+    var pgbenchCommand: String?
+
+    @Option(help: "Rounds of pgbench then enqueue + run, per producer count; the table gives each round's ratio and their median.")
+    var rounds: Int = 3
 
     @Option(help: "Producer counts of the enqueue + run scenario, comma-separated (each enqueues one job at a time).")
     var producers: String = "32,128"
@@ -53,20 +56,41 @@ struct BenchCommand: AsyncParsableCommand {
         guard let server = DatabaseURL(parsing: serverUrl) else { throw ValidationError("invalid --server-url") }
         let bench = JobBench(server: server, batch: batch, concurrency: concurrency)
         var rows: [ReportRow] = []
-        for measured in pgbench {
-            let parts = measured.split(separator: ":")
-            guard parts.count == 2, let clients = Int(parts[0]), let tps = Double(parts[1]) else {
-                throw ValidationError("--pgbench takes CLIENTS:TPS, got '\(measured)'")
-            }
-            rows.append(ReportRow(scenario: "pgbench: single-row INSERT, \(clients) clients (one commit each)", jobs: nil, rate: tps))
-        }
+        var summary: [String] = []
         let producerCounts = producers.split(separator: ",").compactMap { Int($0) }
         guard !producerCounts.isEmpty, producerCounts.allSatisfy({ $0 > 0 }) else { throw ValidationError("invalid --producers") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         let chosen = Set(scenarios.split(separator: ",").map(String.init))
         if chosen.contains("enqueue") {
+            // This VM's speed drifts by 10-30 % from one minute to the next, so each engine run is
+            // compared with a pgbench run just before it, and the rounds' median ratio is the figure.
+            let windows = [Duration.zero, .milliseconds(2)]
             for count in producerCounts {
-                for window in [Duration.zero, .milliseconds(2)] {
-                    rows.append(try await bench.enqueueAndRun(jobs: jobs, producers: count, coalesce: window))
+                var ratios: [Duration: [Double]] = [:]
+                for round in 1...(pgbenchCommand == nil ? 1 : rounds) {
+                    var yardstick: Double?
+                    if let pgbenchCommand {
+                        let tps = try await Self.pgbench(pgbenchCommand, clients: count)
+                        rows.append(ReportRow(scenario: "pgbench: single-row INSERT, \(count) clients (one commit each), round \(round)",
+                                              jobs: nil, rate: tps))
+                        yardstick = tps
+                    }
+                    for window in windows {
+                        var row = try await bench.enqueueAndRun(jobs: jobs, producers: count, coalesce: window)
+                        if let yardstick {
+                            row.scenario += ", round \(round)"
+                            row.ratio = row.rate / yardstick
+                            ratios[window, default: []].append(row.rate / yardstick)
+                        }
+                        rows.append(row)
+                    }
+                }
+                if pgbenchCommand != nil {
+                    let medians = windows.map { window in
+                        let label = window == .zero ? "NOTIFY every job" : "NOTIFY coalesced"
+                        return "\(label) \(ReportRow.ratio(Self.median(ratios[window, default: []])))"
+                    }
+                    summary.append("- \(count) producers vs pgbench at \(count) clients, median of \(rounds) rounds: \(medians.joined(separator: ", "))")
                 }
             }
         }
@@ -77,5 +101,34 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         print(ReportRow.table(rows, title: "Job engine"))
+        if !summary.isEmpty { print(""); print(summary.joined(separator: "\n")) }
+    }
+
+    /// Runs the pgbench command for `clients` and reads the tps it prints. Waits for the exit
+    /// without holding a thread (its output is one line, well under a pipe's buffer).
+    static func pgbench(_ command: String, clients: Int) async throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command)
+        process.arguments = [String(clients)]
+        let output = Pipe()
+        process.standardOutput = output
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0, let tps = Double(text) else {
+            throw ValidationError("the pgbench command printed '\(text)' (exit \(status)), not a tps figure")
+        }
+        return tps
+    }
+
+    /// The middle value (the mean of the two middle ones for an even count).
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
 }

@@ -9,6 +9,8 @@ struct ReportRow {
     var rate: Double
     var p50: Duration?
     var p99: Duration?
+    /// Jobs/s over the pgbench run just before it (same client count), when there was one.
+    var ratio: Double?
 
     init(scenario: String, jobs: Int?, rate: Double, latencies: [Double]? = nil) {
         self.scenario = scenario
@@ -30,14 +32,17 @@ struct ReportRow {
         var lines = [
             "### \(title) — \(date), \(cores) cores, \(memory) GiB, everything on one machine",
             "",
-            "| scenario | jobs | per second | enqueue→start p50 | p99 |",
-            "|---|---:|---:|---:|---:|",
+            "| scenario | jobs | per second | vs pgbench (same round) | enqueue→start p50 | p99 |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for row in rows {
-            lines.append("| \(row.scenario) | \(row.jobs.map(String.init) ?? "–") | \(Int(row.rate.rounded())) | \(format(row.p50)) | \(format(row.p99)) |")
+            lines.append("| \(row.scenario) | \(row.jobs.map(String.init) ?? "–") | \(Int(row.rate.rounded())) | \(row.ratio.map(Self.ratio) ?? "–") | \(format(row.p50)) | \(format(row.p99)) |")
         }
         return lines.joined(separator: "\n")
     }
+
+    /// `1.07×`.
+    static func ratio(_ value: Double) -> String { String(format: "%.2f×", value) }
 
     private static func format(_ duration: Duration?) -> String {
         guard let duration else { return "–" }
