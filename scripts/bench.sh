@@ -46,13 +46,17 @@ psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "
 # Each measured run starts after a checkpoint: otherwise the setup before it (a million-row line, the
 # runs before) is written out by a timed checkpoint in the middle of it, and its tail measures that.
 settle() { psql_db postgres "CHECKPOINT"; }
-psql_db postgres "CREATE DATABASE httpbench"
-gw_port=$(pg_free_port)
-DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench" PORT=$gw_port DB_POOL_SIZE=32 LOG_LEVEL=warning \
-  "$bin/stagedoor-gateway" > "$dir/gateway.log" 2>&1 &
-gw_pid=$!
+start_gateway() {  # start_gateway DB: a gateway on a new database DB, ready; sets started_port and started_pid
+  psql_db postgres "CREATE DATABASE $1"
+  started_port=$(pg_free_port)
+  DATABASE_URL="postgres://postgres@127.0.0.1:$port/$1" PORT=$started_port DB_POOL_SIZE=32 LOG_LEVEL=warning \
+    "$bin/stagedoor-gateway" > "$dir/gateway-$1.log" 2>&1 &
+  started_pid=$!
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$started_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+}
+start_gateway httpbench
+gw_port=$started_port gw_pid=$started_pid
 trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$gw_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 fill_line() {  # fill_line DB N: benchkey1..N users with waiting tokens benchtoken1..N
   psql_db "$1" "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('benchkey' || n)::bytea)
     FROM generate_series((SELECT COALESCE(max(id), 0) FROM users WHERE name = 'b') + 1, $2) n"
@@ -84,13 +88,9 @@ psql_db httpbench "VACUUM ANALYZE queue_tokens"
 # comparison: the two lines are polled in turn, three rounds of one run each (the order flipped
 # every round), and the rounds' ratios give the median. This VM's speed drifts by ±10-30 % from
 # one run to the next; a single pair of runs measured the drift as often as the line length.
-psql_db postgres "CREATE DATABASE httpbench_large"
-gw_large_port=$(pg_free_port)
-DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench_large" PORT=$gw_large_port DB_POOL_SIZE=32 LOG_LEVEL=warning \
-  "$bin/stagedoor-gateway" > "$dir/gateway-large.log" 2>&1 &
-gw_large_pid=$!
+start_gateway httpbench_large
+gw_large_port=$started_port gw_large_pid=$started_pid
 trap 'kill $gw_pid $gw_large_pid 2>/dev/null; cleanup' EXIT
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$gw_large_port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 fill_line httpbench_large 1000000
 waiting_small=$(psql_db httpbench "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
 waiting_large=$(psql_db httpbench_large "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")

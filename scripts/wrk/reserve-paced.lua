@@ -5,7 +5,7 @@
 -- answer came later than that. Latency counts from the due time, not from the send, so a stall
 -- that holds requests back is measured in full (no coordinated omission). Requests are due for
 -- SEND_SECONDS; run wrk a few seconds longer (-d) so every answer arrives before it stops.
--- Users, tokens and seats as in reserve.lua (made by `stagedoor-load reserve --seconds 0 --fixtures <PREFIX>`).
+-- Fixtures and seats: see booking.lua. Run from the repository's root.
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } stagedoor_timespec;
@@ -17,15 +17,11 @@ local function now_ms()
   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
 end
 
-local prefix = os.getenv("PREFIX")
-local users = tonumber(os.getenv("USERS"))
-local seats = tonumber(os.getenv("SEATS") or "1000")
-local first_seat = tonumber(os.getenv("START") or "0")
+package.path = "scripts/wrk/?.lua;" .. package.path
+local booking = require("booking")
 local rate = tonumber(os.getenv("RATE"))
 local connections = tonumber(os.getenv("CONNECTIONS"))
 local send_ms = tonumber(os.getenv("SEND_SECONDS")) * 1000
-local schedules = {}
-for schedule in string.gmatch(os.getenv("SCHEDULES"), "%d+") do table.insert(schedules, schedule) end
 
 local threads = {}
 -- The run starts a second after the script is loaded (time for wrk to make its threads and
@@ -56,21 +52,14 @@ function delay()
 end
 
 function request()
-  local index = first_seat + id + k * connections
+  local index = booking.first_seat + id + k * connections
   if paced then
     paced = false
     due = next_due()
     k = k + 1
     sent = sent + 1
   end
-  local schedule = schedules[math.floor(index / seats) + 1]
-  if schedule == nil then error("out of seats: make more schedules") end
-  local user = index % users + 1
-  return wrk.format("POST", "/v1/reservations", {
-    ["Authorization"] = "Bearer " .. prefix .. "key" .. user,
-    ["X-Queue-Token"] = prefix .. "tok" .. user,
-    ["Content-Type"] = "application/json",
-  }, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. (index % seats + 1) .. '}')
+  return booking.request(index)
 end
 
 function response(status, headers, body)

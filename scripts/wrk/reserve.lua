@@ -1,14 +1,8 @@
--- POST /v1/reservations on distinct seats, for the booking closed loop. Users <PREFIX>key<n> with
--- active tokens <PREFIX>tok<n> (n = 1..USERS) and the schedules in SCHEDULES (ids, comma-separated,
--- SEATS seats each) are made by `stagedoor-load reserve --seconds 0 --fixtures <PREFIX>`; seat k of
--- the run is seat k mod SEATS of schedule k div SEATS, from START on. Every answer is counted by
--- status and printed at the end ("statuses: 201=…"), so the run shows that each request booked a seat.
-local prefix = os.getenv("PREFIX")
-local users = tonumber(os.getenv("USERS"))
-local seats = tonumber(os.getenv("SEATS") or "1000")
-local start = tonumber(os.getenv("START") or "0")
-local schedules = {}
-for id in string.gmatch(os.getenv("SCHEDULES"), "%d+") do table.insert(schedules, id) end
+-- POST /v1/reservations on distinct seats, for the booking closed loop (fixtures and seats: see
+-- booking.lua). Every answer is counted by status and printed at the end ("statuses: 201=…"), so
+-- the run shows that each request booked a seat. Run from the repository's root.
+package.path = "scripts/wrk/?.lua;" .. package.path
+local booking = require("booking")
 
 local threads = {}
 function setup(thread)
@@ -16,23 +10,16 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
--- Thread i of THREADS (wrk's -t) books seats start + i, start + i + THREADS, …
+-- Thread i of THREADS (wrk's -t) books seats START + i, START + i + THREADS, …
 local stride = tonumber(os.getenv("THREADS") or "2")
 local k
 statuses = {}
-function init(args) k = start + id end
+function init(args) k = booking.first_seat + id end
 
 function request()
   local index = k
   k = k + stride
-  local schedule = schedules[math.floor(index / seats) + 1]
-  if schedule == nil then error("out of seats: make more schedules") end
-  local user = index % users + 1
-  return wrk.format("POST", "/v1/reservations", {
-    ["Authorization"] = "Bearer " .. prefix .. "key" .. user,
-    ["X-Queue-Token"] = prefix .. "tok" .. user,
-    ["Content-Type"] = "application/json",
-  }, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. (index % seats + 1) .. '}')
+  return booking.request(index)
 end
 
 function response(status, headers, body)

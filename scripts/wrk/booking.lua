@@ -1,0 +1,27 @@
+-- Shared by reserve.lua and reserve-paced.lua: the fixtures of `stagedoor-load reserve --seconds 0
+-- --fixtures <PREFIX>` (users <PREFIX>key<n> with active tokens <PREFIX>tok<n>, n = 1..USERS; the
+-- schedules in SCHEDULES, ids comma-separated, SEATS seats each) and the request that books seat
+-- number `index` of the run: seat index mod SEATS of schedule index div SEATS.
+local booking = {}
+
+local prefix = os.getenv("PREFIX")
+local users = tonumber(os.getenv("USERS"))
+local seats = tonumber(os.getenv("SEATS") or "1000")
+local schedules = {}
+for schedule in string.gmatch(os.getenv("SCHEDULES"), "%d+") do table.insert(schedules, schedule) end
+
+-- The first seat index of the run (START, default 0).
+booking.first_seat = tonumber(os.getenv("START") or "0")
+
+function booking.request(index)
+  local schedule = schedules[math.floor(index / seats) + 1]
+  if schedule == nil then error("out of seats: make more schedules") end
+  local user = index % users + 1
+  return wrk.format("POST", "/v1/reservations", {
+    ["Authorization"] = "Bearer " .. prefix .. "key" .. user,
+    ["X-Queue-Token"] = prefix .. "tok" .. user,
+    ["Content-Type"] = "application/json",
+  }, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. (index % seats + 1) .. '}')
+end
+
+return booking
