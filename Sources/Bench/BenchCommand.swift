@@ -64,7 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
         if chosen.contains("enqueue") {
             // This VM's speed drifts by 10-30 % from one minute to the next, so each engine run is
             // compared with a pgbench run just before it, and the rounds' median ratio is the figure.
-            let windows = [Duration.zero, .milliseconds(2)]
+            let windows = [Duration.zero, Settings.defaults.notifyCoalesce]
             for count in producerCounts {
                 var ratios: [Duration: [Double]] = [:]
                 for round in 1...(pgbenchCommand == nil ? 1 : rounds) {
@@ -96,7 +96,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         if chosen.contains("backlog") { rows.append(try await bench.drainBacklog(jobs: jobs)) }
         if chosen.contains("paced") {
-            for window in [Duration.zero, .milliseconds(2)] {
+            for window in [Duration.zero, Settings.defaults.notifyCoalesce] {
                 rows.append(try await bench.paced(rate: pacedRate, seconds: pacedSeconds, coalesce: window))
             }
         }

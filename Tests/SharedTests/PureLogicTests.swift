@@ -20,6 +20,7 @@ struct SettingsTests {
         #expect(settings.replyTimeout == .seconds(5))
         #expect(settings.jobRetention == .seconds(86400))
         #expect(settings.startupTimeout == .seconds(30))
+        #expect(settings.notifyCoalesce == .microseconds(500))
         #expect(settings.metricsPort == nil)
         #expect(settings.adminKey == nil)
         #expect(settings.executor == .eventLoops)
@@ -28,11 +29,12 @@ struct SettingsTests {
     @Test("values parse, with fractions of seconds")
     func parses() throws {
         let settings = try Settings(values: [
-            "ADMIT_PER_SECOND": "100", "HOLD_TTL": "0.5", "METRICS_PORT": "0", "LOG_FORMAT": "JSON", "EXECUTOR": "pool",
+            "ADMIT_PER_SECOND": "100", "HOLD_TTL": "0.5", "NOTIFY_COALESCE": "0.0004", "METRICS_PORT": "0", "LOG_FORMAT": "JSON", "EXECUTOR": "pool",
             "DATABASE_URL": "postgres://u:p%40ss@db.local:6543/app",
         ])
         #expect(settings.admitPerSecond == 100)
         #expect(settings.holdTTL == .milliseconds(500))
+        #expect(settings.notifyCoalesce == .microseconds(400))
         #expect(settings.metricsPort == 0)
         #expect(settings.logFormat == .json)
         #expect(settings.executor == .pool)

@@ -20,7 +20,7 @@ extension Settings {
         workerConcurrency = try reader.int("WORKER_CONCURRENCY", default: 2, in: 1...256)
         pollInterval = try reader.seconds("POLL_INTERVAL", default: 1)
         jobMaxAttempts = try reader.int("JOB_MAX_ATTEMPTS", default: 5, in: 1...100)
-        notifyCoalesce = try reader.seconds("NOTIFY_COALESCE", default: 0.002, allowZero: true)
+        notifyCoalesce = try reader.seconds("NOTIFY_COALESCE", default: 0.0005, allowZero: true)
         replyTimeout = try reader.seconds("REPLY_TIMEOUT", default: 5, allowZero: true)
         requestTimeout = try reader.seconds("REQUEST_TIMEOUT", default: 10)
         rateLimit = try reader.double("RATE_LIMIT", default: 50, in: 0...1_000_000)
@@ -72,7 +72,9 @@ private struct Reader {
         return try value(key, default: String(fallback), expected: expected) { raw in
             guard let seconds = Double(raw), seconds.isFinite, seconds <= 31_536_000,
                   seconds > 0 || (allowZero && seconds == 0) else { return nil }
-            return .milliseconds(Int64((seconds * 1000).rounded()))
+            // To the microsecond (a sub-millisecond window must not round to 0 or to 1 ms); a
+            // positive value never becomes zero.
+            return seconds == 0 ? .zero : .microseconds(max(1, Int64((seconds * 1_000_000).rounded())))
         }
     }
 }

@@ -34,7 +34,7 @@ public struct Settings: Sendable, Equatable {
     public var pollInterval: Duration
     /// `JOB_MAX_ATTEMPTS`: attempts before a job that keeps throwing is dead. Default 5.
     public var jobMaxAttempts: Int
-    /// `NOTIFY_COALESCE`: at most one `jobs` wake-up per this window per process, seconds; 0 = one per job. Default 0.002.
+    /// `NOTIFY_COALESCE`: at most one `jobs` wake-up per this window per process, seconds; 0 = one per job. Default 0.0005.
     public var notifyCoalesce: Duration
     /// `REPLY_TIMEOUT`: how long the gateway waits for a job before answering 202, seconds. Default 5.
     public var replyTimeout: Duration

@@ -17,7 +17,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "WORKER_CONCURRENCY: claim loops per payment worker (2)") var workerConcurrency: String?
     @Option(help: "POLL_INTERVAL: seconds between backstop polls (1)") var pollInterval: String?
     @Option(help: "JOB_MAX_ATTEMPTS: attempts before a throwing job is dead (5)") var jobMaxAttempts: String?
-    @Option(help: "NOTIFY_COALESCE: seconds; at most one jobs wake-up per window (0.002; 0 = every job)") var notifyCoalesce: String?
+    @Option(help: "NOTIFY_COALESCE: seconds; at most one jobs wake-up per window (0.0005; 0 = every job)") var notifyCoalesce: String?
     @Option(help: "REPLY_TIMEOUT: seconds the gateway waits for a job before 202 (5)") var replyTimeout: String?
     @Option(help: "REQUEST_TIMEOUT: seconds of database work before 503 (10)") var requestTimeout: String?
     @Option(help: "RATE_LIMIT: requests/s per API key per gateway before 429, bursts of twice that (50; 0 = none)") var rateLimit: String?
