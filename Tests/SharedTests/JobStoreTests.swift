@@ -33,6 +33,36 @@ struct JobStoreTests {
         }
     }
 
+    @Test("an enqueue whose commit fails reports no job: ids are handed out only after the commit")
+    func enqueueWaitsForItsCommit() async throws {
+        try await TestDatabase.withDatabase(poolSize: 4) { client, _ in
+            // A check that runs at commit, after the INSERT has already returned its rows: the
+            // window in which a server restart also loses a statement the client saw complete.
+            try await client.run("""
+                CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.payload ->> 'refuse' = 'yes' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+                    RETURN NULL;
+                END $$
+                """, logger: logger)
+            try await client.run("""
+                CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON jobs DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()
+                """, logger: logger)
+            let store = JobStore(client: client, logger: logger)
+            await #expect(throws: (any Error).self) {
+                try await store.enqueue(NewJob(kind: JobKind("effect"), payload: #"{"refuse": "yes"}"#))
+            }
+            #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 0)
+            // The store (and its pool) still work afterwards.
+            guard case .created(let id) = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: #"{"refuse": "no"}"#)) else {
+                Issue.record("the second enqueue made no job")
+                return
+            }
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE id = \(id)", as: Int64.self) == 1)
+        }
+    }
+
     @Test("300 concurrent enqueues, keyed and not, share batches: every job once, every key once, each caller its own id")
     func batchedEnqueue() async throws {
         try await TestDatabase.withDatabase(poolSize: 20) { client, _ in

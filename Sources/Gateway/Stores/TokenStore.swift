@@ -49,9 +49,13 @@ struct TokenStore: Sendable {
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
             var outcomes: [Statements.IssueOutcome] = []
             outcomes.reserveCapacity(requests.count)
-            let rows = try await database.client.execute(Statements.IssueForKeys(requests: requests), logger: database.logger)
-            for try await outcome in rows { outcomes.append(outcome) }
-            return outcomes
+            // The secrets are handed out only once the inserts' commit is confirmed.
+            return try await database.client.committed(logger: database.logger) { connection in
+                for try await outcome in try await connection.execute(Statements.IssueForKeys(requests: requests), logger: database.logger) {
+                    outcomes.append(outcome)
+                }
+                return outcomes
+            }
         }
     }
 
@@ -76,7 +80,7 @@ struct TokenStore: Sendable {
         for _ in 0..<3 {
             let salt = Secrets.randomBytes(16)
             let token = Secrets.derive(key: apiKey, salt: salt)
-            if let row = try await fetch(Statements.insertIfNone(userID: userID, hash: Secrets.sha256(token), salt: salt)) {
+            if let row = try await insert(Statements.insertIfNone(userID: userID, hash: Secrets.sha256(token), salt: salt)) {
                 return (row, token, true)
             }
             if let live = try await fetch(Statements.live(userID: userID)) {
@@ -115,6 +119,17 @@ struct TokenStore: Sendable {
     /// Records a poll of a waiting token.
     func touch(_ row: TokenRow) async throws {
         try await database.run { try await $0.run(Statements.touch(id: row.id), logger: database.logger) }
+    }
+
+    /// `fetch` for an insert whose token a client is told: the row once its commit is confirmed.
+    private func insert(_ query: PostgresQuery) async throws -> TokenRow? {
+        try await database.run { client in
+            try await client.committed(logger: database.logger) { connection in
+                var inserted: TokenRow?
+                for try await row in try await connection.query(query, logger: database.logger) { inserted = try Statements.decode(row) }
+                return inserted
+            }
+        }
     }
 
     private func fetch(_ query: PostgresQuery) async throws -> TokenRow? {

@@ -6,12 +6,18 @@ import Shared
 struct UserStore: Sendable {
     let database: GatewayDatabase
 
-    /// Inserts a user and their wallet in one statement; returns the new id.
+    /// Inserts a user and their wallet in one statement; returns the new id once the commit is
+    /// confirmed (the caller shows the key once: it must exist).
     func create(name: String, apiKeyHash: [UInt8]) async throws -> Int64 {
         try await database.run { client in
-            let rows = try await client.query(Statements.create(name: name, apiKeyHash: apiKeyHash), logger: database.logger)
-            for try await id in rows.decode(Int64.self) { return id }
-            throw Problem.unavailable()
+            let created = try await client.committed(logger: database.logger) { connection in
+                var id: Int64?
+                for try await row in try await connection.query(Statements.create(name: name, apiKeyHash: apiKeyHash), logger: database.logger)
+                    .decode(Int64.self) { id = row }
+                return id
+            }
+            guard let created else { throw Problem.unavailable() }
+            return created
         }
     }
 

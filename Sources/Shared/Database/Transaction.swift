@@ -74,6 +74,21 @@ extension PostgresConnection {
 }
 
 extension PostgresClient {
+    /// Runs `body` — one write whose result a client is told — inside BEGIN … COMMIT, and returns
+    /// only once the COMMIT succeeded.
+    ///
+    /// A statement outside BEGIN commits when the server handles the Sync after it, but PostgresNIO
+    /// ends the row stream at CommandComplete, before that: a commit that fails, or a server that
+    /// goes away in between (a restart), goes unseen, and the caller would report rows that were
+    /// never committed — a chaos run's PostgreSQL restart gave two clients a `202` for job ids that
+    /// never existed. An explicit COMMIT is answered only after the commit, so its success is the
+    /// confirmation. Two more round trips, for writes whose result a client is told.
+    public func committed<Result: Sendable>(
+        logger: Logger, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await inTransaction(logger: logger, body)
+    }
+
     /// Runs a statement to completion on a pooled connection, reading and dropping any rows.
     public func run(_ query: PostgresQuery, logger: Logger) async throws {
         for try await _ in try await self.query(query, logger: logger) {}

@@ -55,11 +55,14 @@ public struct JobStore: Sendable {
         _ jobs: [NewJob], client: PostgresClient, coalescer: NotifyCoalescer?, logger: Logger
     ) async throws -> [EnqueueAttempt] {
         let notifyInline = coalescer?.claimInlineNotify() ?? true
-        var attempts: [EnqueueAttempt] = []
-        attempts.reserveCapacity(jobs.count)
-        let rows = try await client.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger)
-        for try await (created, id, gateStatus) in rows {
-            attempts.append(EnqueueAttempt(id: id, created: created, refusal: QueueTokenRefusal(gateStatus: gateStatus)))
+        // Ids are handed out only once the insert's commit is confirmed (see `committed`).
+        let attempts = try await client.committed(logger: logger) { connection in
+            var rows: [EnqueueAttempt] = []
+            rows.reserveCapacity(jobs.count)
+            for try await (created, id, gateStatus) in try await connection.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger) {
+                rows.append(EnqueueAttempt(id: id, created: created, refusal: QueueTokenRefusal(gateStatus: gateStatus)))
+            }
+            return rows
         }
         if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
         return attempts
