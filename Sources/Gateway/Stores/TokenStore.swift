@@ -80,7 +80,7 @@ struct TokenStore: Sendable {
         for _ in 0..<3 {
             let salt = Secrets.randomBytes(16)
             let token = Secrets.derive(key: apiKey, salt: salt)
-            if let row = try await insert(Statements.insertIfNone(userID: userID, hash: Secrets.sha256(token), salt: salt)) {
+            if let row = try await fetch(Statements.insertIfNone(userID: userID, hash: Secrets.sha256(token), salt: salt), committed: true) {
                 return (row, token, true)
             }
             if let live = try await fetch(Statements.live(userID: userID)) {
@@ -121,23 +121,20 @@ struct TokenStore: Sendable {
         try await database.run { try await $0.run(Statements.touch(id: row.id), logger: database.logger) }
     }
 
-    /// `fetch` for an insert whose token a client is told: the row once its commit is confirmed.
-    private func insert(_ query: PostgresQuery) async throws -> TokenRow? {
+    /// The first row of `query`; with `committed`, for an insert whose token a client is told, only
+    /// once its commit is confirmed (see `PostgresClient.committed`).
+    private func fetch(_ query: PostgresQuery, committed: Bool = false) async throws -> TokenRow? {
         try await database.run { client in
-            try await client.committed(logger: database.logger) { connection in
-                var inserted: TokenRow?
-                for try await row in try await connection.query(query, logger: database.logger) { inserted = try Statements.decode(row) }
-                return inserted
+            let first = { (connection: PostgresConnection) async throws -> TokenRow? in
+                var found: TokenRow?
+                for try await row in try await connection.query(query, logger: database.logger) where found == nil {
+                    found = try Statements.decode(row)
+                }
+                return found
             }
-        }
-    }
-
-    private func fetch(_ query: PostgresQuery) async throws -> TokenRow? {
-        try await database.run { client in
-            for try await row in try await client.query(query, logger: database.logger) {
-                return try Statements.decode(row)
-            }
-            return nil
+            return committed
+                ? try await client.committed(logger: database.logger, first)
+                : try await client.withConnection(first)
         }
     }
 }
