@@ -40,6 +40,7 @@ let package = Package(
                 .embedInCode("004_reserve_seats_function.sql"),
                 .embedInCode("005_reserve_seats_set_based.sql"),
                 .embedInCode("006_token_status_function.sql"),
+                .embedInCode("007_enqueue_procedure.sql"),
             ]
         ),
         .target(

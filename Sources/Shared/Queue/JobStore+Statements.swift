@@ -4,51 +4,19 @@ import PostgresNIO
 extension JobStore {
     /// Every SQL statement over `jobs`, in one place. Values are always bound.
     enum Statements {
-        /// Inserts jobs in one statement, waking the workers once if `notify` and any was inserted.
-        /// One row per job, in order: (created, id, gate), where id is the existing job's when the
-        /// idempotency key was taken, and NULL when that job is not visible yet (or is in this batch),
-        /// and gate is NULL without a queue gate, else the required token's status as clients see it
-        /// (`stagedoor_token_status`, sql/006) or `invalid` when it is unknown or another user's — a
-        /// job whose gate is not `active` is not inserted. The gate in the statement spares the
-        /// gateway a lookup of its own before each reserve and pay.
-        /// Ids are drawn before the insert so each inserted row maps back to its job. Prepared once
-        /// per connection: parsing and planning were a large share of Postgres's CPU per job.
+        /// Inserts jobs and commits, in one CALL (`stagedoor_enqueue_jobs`, sql/007), waking the
+        /// workers once if `notify` and any was inserted. The one row answers per job, in order:
+        /// created; the id — the existing job's when the idempotency key was taken, 0 when that job
+        /// is not visible yet (or is in this batch); and the gate — '' without a queue gate, else the
+        /// required token's status as clients see it (`stagedoor_token_status`, sql/006) or
+        /// `invalid` when it is unknown or another user's. A job whose gate is not `active` is not
+        /// inserted; the gate in the statement spares the gateway a lookup of its own before each
+        /// reserve and pay. The row is sent only after the procedure's COMMIT, so an id is never
+        /// handed out for a row that was not committed. Prepared once per connection.
         struct Enqueue: PostgresPreparedStatement {
-            static let sql = """
-                WITH req AS (
-                    SELECT r.n, r.kind, r.payload, NULLIF(r.user_id, -1) AS user_id,
-                           CASE WHEN r.has_key THEN r.key END AS key, NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts,
-                           CASE WHEN r.gate <> ''::bytea THEN COALESCE((
-                               SELECT CASE WHEN q.user_id = r.user_id
-                                           THEN stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, w.idle_ttl_seconds)
-                                           ELSE 'invalid' END
-                               FROM queue_tokens q CROSS JOIN waiting_room w
-                               WHERE q.token_hash = r.gate AND w.id = 1 LIMIT 1), 'invalid') END AS gate,
-                           nextval('jobs_id_seq'::regclass) AS id
-                    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[], $9::bytea[])
-                         WITH ORDINALITY AS r(kind, payload, user_id, has_key, key, hash, max_attempts, gate, n)
-                ), inserted AS (
-                    INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts)
-                    OVERRIDING SYSTEM VALUE
-                    SELECT id, kind, payload::jsonb, user_id, key, hash, max_attempts FROM req
-                    WHERE gate IS NULL OR gate = 'active'
-                    ORDER BY n
-                    ON CONFLICT (user_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                    RETURNING id
-                ), woken AS (
-                    SELECT pg_notify('\(JobStore.jobsChannel)', '') WHERE $8 AND EXISTS (SELECT 1 FROM inserted)
-                )
-                SELECT i.id IS NOT NULL,
-                       COALESCE(i.id, CASE WHEN r.key IS NOT NULL AND (r.gate IS NULL OR r.gate = 'active') THEN (
-                           SELECT j.id FROM jobs j
-                           WHERE j.user_id = r.user_id AND j.kind = r.kind AND j.idempotency_key = r.key) END),
-                       r.gate
-                FROM req r
-                LEFT JOIN inserted i ON i.id = r.id
-                WHERE (SELECT count(*) FROM woken) >= 0
-                ORDER BY r.n
-                """
-            typealias Row = (Bool, Int64?, String?)
+            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[], $8::bool, $9::bytea[], NULL, NULL, NULL)"
+            /// Per job, in input order: inserted, its id (0 for none), its gate's status ('' for none).
+            typealias Row = ([Bool], [Int64], [String])
 
             let jobs: [NewJob]
             let notify: Bool

@@ -55,15 +55,20 @@ public struct JobStore: Sendable {
         _ jobs: [NewJob], client: PostgresClient, coalescer: NotifyCoalescer?, logger: Logger
     ) async throws -> [EnqueueAttempt] {
         let notifyInline = coalescer?.claimInlineNotify() ?? true
-        // Ids are handed out only once the insert's commit is confirmed (see `committed`).
-        let attempts = try await client.committed(logger: logger) { connection in
-            var rows: [EnqueueAttempt] = []
-            rows.reserveCapacity(jobs.count)
-            for try await (created, id, gateStatus) in try await connection.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger) {
-                rows.append(EnqueueAttempt(id: id, created: created, refusal: QueueTokenRefusal(gateStatus: gateStatus)))
+        // One CALL inserts and commits: its row comes only after the commit (sql/007).
+        var attempts: [EnqueueAttempt] = []
+        attempts.reserveCapacity(jobs.count)
+        for try await (created, ids, gates) in try await client.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger) {
+            guard created.count == jobs.count, ids.count == jobs.count, gates.count == jobs.count else {
+                throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: created.count)
             }
-            return rows
+            for index in jobs.indices {
+                attempts.append(EnqueueAttempt(
+                    id: ids[index] == 0 ? nil : ids[index], created: created[index],
+                    refusal: QueueTokenRefusal(gateStatus: gates[index].isEmpty ? nil : gates[index])))
+            }
         }
+        guard attempts.count == jobs.count else { throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: attempts.count) }
         if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
         return attempts
     }
@@ -152,4 +157,6 @@ public struct JobStore: Sendable {
 public enum JobStoreError: Error {
     /// An idempotent enqueue kept racing with another and found no row; should never persist.
     case enqueueRaceUnresolved
+    /// The enqueue's answer did not have one entry per job sent; nothing is handed out.
+    case enqueueAnswerMismatch(jobs: Int, answers: Int)
 }
