@@ -87,6 +87,8 @@ struct API: Sendable {
         while true {
             try await Task.sleep(for: .milliseconds(200))
             let job = try await call("GET /v1/jobs/{id}", .GET, location, key: key)
+            // A job a 202 named must exist: its id was handed out only after its commit.
+            if job.status == 404 { stats.lostJob(location) }
             guard job.status == 200 else { return job }
             if let response = job["response"] as? [String: Any], let status = response["status"] as? Int {
                 return Answer(status: status, json: response["body"] as? [String: Any] ?? [:], headers: [:])

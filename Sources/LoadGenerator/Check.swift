@@ -68,6 +68,8 @@ struct CheckCommand: AsyncParsableCommand {
             """)
         guard let records else { return results }
         results.append(Result(name: "every client request got an answer", failures: Int64(records.unanswered), detail: ""))
+        results.append(Result(name: "every 202's job exists (its Location never read 404)", failures: Int64(records.lostJobs.count),
+                              detail: records.lostJobs.prefix(5).joined(separator: " ")))
         results.append(Result(name: "Idempotency-Key replays answered as the first time",
                               failures: Int64(records.fans.reduce(0) { $0 + $1.replayMismatches.count }), detail: ""))
         // What clients were told matches the ledger: a retried request never had a second effect.

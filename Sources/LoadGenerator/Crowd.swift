@@ -56,7 +56,8 @@ struct CrowdCommand: AsyncParsableCommand {
             let configured = admitPerSecond.map { String(format: " against %.0f/s configured (%.2f×)", $0, rate / $0) } ?? ""
             print(String(format: "admission while a line was waiting: %.1f/s over %d s", rate, seconds) + configured)
         }
-        if let records { try board.write(to: records) }
+        if !stats.lostJobs.isEmpty { print("202s whose job then read 404: \(stats.lostJobs.count), first \(stats.lostJobs[0])") }
+        if let records { try board.write(to: records, lostJobs: stats.lostJobs) }
         if board.unansweredCount > 0 { throw ExitCode(1) }
     }
 
@@ -212,8 +213,8 @@ final class Board: Sendable {
         }
     }
 
-    func write(to path: String) throws {
-        let records = state.withLock { s in Records(fans: s.records, unanswered: s.unanswered.count) }
+    func write(to path: String, lostJobs: [String]) throws {
+        let records = state.withLock { s in Records(fans: s.records, unanswered: s.unanswered.count, lostJobs: lostJobs) }
         try JSONEncoder().encode(records).write(to: URL(fileURLWithPath: path))
     }
 }
@@ -222,4 +223,6 @@ final class Board: Sendable {
 struct Records: Codable {
     let fans: [FanRecord]
     let unanswered: Int
+    /// `Location`s of `202`s whose job then read `404`.
+    let lostJobs: [String]
 }

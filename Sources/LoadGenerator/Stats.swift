@@ -13,6 +13,7 @@ final class Stats: Sendable {
     private struct State {
         var endpoints: [String: Endpoint] = [:]
         var started = ContinuousClock.now
+        var lostJobs: [String] = []
     }
 
     private let state = Mutex(State())
@@ -28,6 +29,12 @@ final class Stats: Sendable {
             $0.endpoints[endpoint, default: Endpoint()].outcomes[outcome, default: 0] += 1
         }
     }
+
+    /// A `202`'s `Location` that then answered `404`: a job id handed out for a job that does not exist.
+    func lostJob(_ location: String) { state.withLock { $0.lostJobs.append(location) } }
+
+    /// The `Location`s of ``lostJob(_:)``.
+    var lostJobs: [String] { state.withLock { $0.lostJobs } }
 
     /// Requests so far, over every endpoint.
     var total: Int { state.withLock { $0.endpoints.values.reduce(0) { $0 + Int($1.latency.totalCount) } } }
