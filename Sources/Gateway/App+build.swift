@@ -67,7 +67,7 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     let replies = JobReplies(jobs: parts.jobs, board: parts.board, database: database, replyTimeout: settings.replyTimeout,
                              maxAttempts: settings.jobMaxAttempts)
     let router = Router()
-    router.middlewares.add(MetricsMiddleware())
+    router.middlewares.add(RequestMetricsMiddleware())
     router.middlewares.add(ProblemMiddleware(logger: logger))
     OperationsRoutes.add(to: router, client: client, logger: logger)
     OpenAPIDocument.addRoute(to: router)
