@@ -46,6 +46,10 @@ psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "
 # Each measured run starts after a checkpoint: otherwise the setup before it (a million-row line, the
 # runs before) is written out by a timed checkpoint in the middle of it, and its tail measures that.
 settle() { psql_db postgres "CHECKPOINT"; }
+# Before a booking run: its fixtures (20,000 users with wallets and active tokens, the schedules and
+# seats) were bulk-loaded seconds ago, so autovacuum would vacuum and analyze them in the middle of
+# the run — a stall of a second or more in the open loop. A sale's users signed up long before it.
+settle_fixtures() { psql_db httpbench "VACUUM ANALYZE"; settle; }
 start_gateway() {  # start_gateway DB: a gateway on a new database DB, ready; sets started_port and started_pid
   psql_db postgres "CREATE DATABASE $1"
   started_port=$(pg_free_port)
@@ -160,7 +164,7 @@ if has booking; then
   schedules=$(psql_db httpbench "SELECT string_agg(s.id::text, ',' ORDER BY s.id) FROM schedules s
     JOIN concerts c ON c.id = s.concert_id WHERE c.title = 'closed'")
   booked() { psql_db httpbench "SELECT count(*) FROM reservations WHERE schedule_id IN ($schedules)"; }
-  settle
+  settle_fixtures
   g0=$(ticks $gw_pid); w0=$(ticks $pw_pid); p0=$(pg_ticks); l0=$(reaped_ticks)
   closed=$(THREADS=2 PREFIX=closed USERS=20000 SCHEDULES=$schedules \
     wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s scripts/wrk/reserve.lua "http://127.0.0.1:$gw_port" 2>&1)
@@ -190,17 +194,22 @@ if has booking; then
   echo
   echo "| rate | sent | latency from the intended send time | answers | reservations in the database |"
   echo "|---:|---:|---|---|---:|"
+  slow_seconds=""
   for paced in "$half" 2500; do
     load reserve --seconds 0 --fixtures "paced$paced" > /dev/null
     paced_schedules=$(psql_db httpbench "SELECT string_agg(s.id::text, ',' ORDER BY s.id) FROM schedules s
       JOIN concerts c ON c.id = s.concert_id WHERE c.title = 'paced$paced'")
-    settle
-    out=$(RATE=$paced CONNECTIONS=$paced_connections SEND_SECONDS=${WRK_SECONDS:-10} PREFIX="paced$paced" USERS=20000 SCHEDULES=$paced_schedules \
+    settle_fixtures
+    out=$(TIMELINE=1 RATE=$paced CONNECTIONS=$paced_connections SEND_SECONDS=${WRK_SECONDS:-10} PREFIX="paced$paced" USERS=20000 SCHEDULES=$paced_schedules \
       wrk -t$paced_connections -c$paced_connections -d"$(( ${WRK_SECONDS:-10} + 3 ))s" --timeout 30s -s scripts/wrk/reserve-paced.lua \
       "http://127.0.0.1:$gw_port" 2>&1)
     sent=$(echo "$out" | sed -n 's/^paced: \([0-9]*\) sent.*/\1/p')
+    slow_seconds="$slow_seconds
+- $paced/s: $(echo "$out" | awk '/^second / && $6 > 0 { sub(":", "", $2); printf "%s%s: %s (max %s ms)", sep, $2, $6, $4; sep = ", " } END { if (!sep) print "none"; else print "" }')"
     echo "| $paced/s | $sent | $(echo "$out" | sed -n 's/^latency from the intended send time: //p') | $(echo "$out" | sed -n 's/^statuses: //p') | $(psql_db httpbench "SELECT count(*) FROM reservations WHERE schedule_id IN ($paced_schedules)") |"
   done
+  echo
+  echo "Answers over 50 ms, by second of the open loop (second: how many):$slow_seconds"
   echo
   settle
   load hot-seat --requests 10000 --connections 256

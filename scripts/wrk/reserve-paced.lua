@@ -5,6 +5,8 @@
 -- answer came later than that. Latency counts from the due time, not from the send, so a stall
 -- that holds requests back is measured in full (no coordinated omission). Requests are due for
 -- SEND_SECONDS; run wrk a few seconds longer (-d) so every answer arrives before it stops.
+-- With TIMELINE=1 it also prints, per second of the run (by due time), the worst latency and how
+-- many answers took over 50 ms: one stall and a tail spread over the run look alike in a p99.
 -- Fixtures and seats: see booking.lua. Run from the repository's root.
 local ffi = require("ffi")
 ffi.cdef [[
@@ -41,6 +43,8 @@ local paced = false
 latencies = {} -- in 0.1 ms buckets
 statuses = {}
 sent = 0
+worst = {} -- per second of due time: the slowest answer, ms
+slow = {} -- per second of due time: answers over 50 ms
 
 local function next_due() return start + (id + k * connections) * 1000 / rate end
 
@@ -63,14 +67,21 @@ function request()
 end
 
 function response(status, headers, body)
-  local bucket = math.floor((now_ms() - due) * 10)
+  local took = now_ms() - due
+  local bucket = math.floor(took * 10)
   latencies[bucket] = (latencies[bucket] or 0) + 1
+  local second = math.floor((due - start) / 1000)
+  worst[second] = math.max(worst[second] or 0, took)
+  if took > 50 then slow[second] = (slow[second] or 0) + 1 end
   statuses[status] = (statuses[status] or 0) + 1
 end
 
 function done(summary, latency, requests)
   local buckets, total, statusTotal, sentTotal = {}, 0, {}, 0
+  local worstTotal, slowTotal = {}, {}
   for _, thread in ipairs(threads) do
+    for second, ms in pairs(thread:get("worst")) do worstTotal[second] = math.max(worstTotal[second] or 0, ms) end
+    for second, count in pairs(thread:get("slow")) do slowTotal[second] = (slowTotal[second] or 0) + count end
     for bucket, count in pairs(thread:get("latencies")) do
       buckets[bucket] = (buckets[bucket] or 0) + count
       total = total + count
@@ -97,4 +108,9 @@ function done(summary, latency, requests)
   io.write("statuses: " .. table.concat(parts, " ") .. "\n")
   io.write(string.format("latency from the intended send time: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
     percentile(50), percentile(99), percentile(100)))
+  if os.getenv("TIMELINE") == "1" then
+    for second = 0, math.ceil(send_ms / 1000) - 1 do
+      io.write(string.format("second %d: max %.1f ms, %d over 50 ms\n", second, worstTotal[second] or 0, slowTotal[second] or 0))
+    end
+  end
 end
