@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// Thrown when work did not finish within its deadline.
@@ -11,22 +12,31 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
 ///
 /// PostgresNIO waits for a connection indefinitely while the database is down (STACK-NOTES.md);
 /// every request path wraps its database work in this so clients get `503`, not a hang.
+///
+/// One child task runs `operation`; the deadline is an event-loop timer, not a second task (this
+/// runs once per request: a sleeping child task cost a task, an event-loop hop to cancel it, and a
+/// group cancel on every call). As before, the work is cancelled at the deadline and this returns
+/// once it has stopped.
 @discardableResult
 public func withDeadline<T: Sendable>(
     _ limit: Duration,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await operation() }
+    let outcome = ResumeOnce<T>()
+    return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
-            try await EventLoopTimer.sleep(for: limit)
-            return nil
+            do { outcome.resume(with: .success(try await operation())) } catch { outcome.resume(with: .failure(error)) }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw DeadlineExceeded(limit: limit)
+        let timer = EventLoopTimer.schedule(after: limit) { outcome.resume(with: .failure(DeadlineExceeded(limit: limit))) }
+        defer {
+            timer.cancel()
+            group.cancelAll()
         }
-        return value
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in outcome.set(continuation) }
+        } onCancel: {
+            outcome.resume(with: .failure(CancellationError()))
+        }
     }
 }
 

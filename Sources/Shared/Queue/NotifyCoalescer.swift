@@ -53,7 +53,11 @@ public final class NotifyCoalescer: Service, Sendable {
                     return (state.lastInline ?? .now) + self.window
                 }
                 guard let due else { continue }
-                try? await Task.sleep(until: due, clock: .continuous)
+                // An event-loop timer, not `Task.sleep`: this runs up to once per window (0.5 ms)
+                // under load, and each Linux `Task.sleep` leaves a Dispatch timer behind (see
+                // `EventLoopTimer`).
+                let left = due - .now
+                if left > .zero { try? await EventLoopTimer.sleep(for: left) }
                 let wanted = self.state.withLock { state in
                     defer { state.trailingWanted = false; state.lastInline = .now }
                     return state.trailingWanted
