@@ -1,6 +1,6 @@
 import Hummingbird
 import Metrics
-import Synchronization
+import Shared
 
 /// Hummingbird's request metrics — the same series, names and labels as its `MetricsMiddleware`
 /// (`hb_requests`, `http_server_request_duration`, `hb_request_errors`,
@@ -34,46 +34,36 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    /// The metric objects per method and per (route, method, status), made once: swift-metrics
-    /// looks a label up in the factory each time one is made.
-    final class Cache: Sendable {
+    /// The metric objects per method and per (route, method, status), made once.
+    struct Cache: Sendable {
         struct Endpoint: Sendable {
             let requests: Counter
             let duration: Timer
             let errors: Counter
         }
 
-        private struct Key: Hashable {
+        private struct Key: Hashable, Sendable {
             let route: String
             let method: HTTPRequest.Method
             let status: Int
         }
 
-        private let endpoints = Mutex<[Key: Endpoint]>([:])
-        private let methods = Mutex<[HTTPRequest.Method: Meter]>([:])
-
-        func activeRequests(method: HTTPRequest.Method) -> Meter {
-            methods.withLock { meters in
-                if let meter = meters[method] { return meter }
-                let meter = Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.description)])
-                meters[method] = meter
-                return meter
-            }
+        private let endpoints = MadeOnce { (key: Key) in
+            let labels = [("http.route", key.route), ("http.request.method", key.method.description)]
+            return Endpoint(
+                requests: Counter(label: "hb.requests", dimensions: labels + [("http.response.status_code", "\(key.status)")]),
+                duration: Timer(label: "http.server.request.duration", dimensions: labels + [("http.response.status_code", "\(key.status)")],
+                                preferredDisplayUnit: .seconds),
+                errors: Counter(label: "hb.request.errors", dimensions: labels + [("error.type", "\(key.status)")]))
+        }
+        private let methods = MadeOnce { (method: HTTPRequest.Method) in
+            Meter(label: "http.server.active_requests", dimensions: [("http.request.method", method.description)])
         }
 
+        func activeRequests(method: HTTPRequest.Method) -> Meter { methods(method) }
+
         func endpoint(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status) -> Endpoint {
-            let key = Key(route: route, method: method, status: status.code)
-            return endpoints.withLock { endpoints in
-                if let endpoint = endpoints[key] { return endpoint }
-                let labels = [("http.route", route), ("http.request.method", method.description)]
-                let endpoint = Endpoint(
-                    requests: Counter(label: "hb.requests", dimensions: labels + [("http.response.status_code", "\(status.code)")]),
-                    duration: Timer(label: "http.server.request.duration", dimensions: labels + [("http.response.status_code", "\(status.code)")],
-                                    preferredDisplayUnit: .seconds),
-                    errors: Counter(label: "hb.request.errors", dimensions: labels + [("error.type", "\(status.code)")]))
-                endpoints[key] = endpoint
-                return endpoint
-            }
+            endpoints(Key(route: route, method: method, status: status.code))
         }
     }
 }

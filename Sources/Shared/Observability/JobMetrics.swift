@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// The job engine's metric names, in one place. Exposed on each worker's `/metrics`.
 public enum JobMetrics {
@@ -12,30 +13,36 @@ public enum JobMetrics {
     public static let fallbacks = Counter(label: "stagedoor_job_batch_fallbacks_total")
 
     /// `stagedoor_job_wait_seconds{kind}`: enqueue → start of the attempt that finished it.
-    public static func wait(kind: JobKind) -> Metrics.Timer {
+    public static func wait(kind: JobKind) -> Metrics.Timer { waits(kind) }
+    private static let waits = MadeOnce { (kind: JobKind) in
         Metrics.Timer(label: "stagedoor_job_wait_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
     }
 
     /// `stagedoor_job_run_seconds{kind}`: time a handler took.
-    public static func run(kind: JobKind) -> Metrics.Timer {
+    public static func run(kind: JobKind) -> Metrics.Timer { runs(kind) }
+    private static let runs = MadeOnce { (kind: JobKind) in
         Metrics.Timer(label: "stagedoor_job_run_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
     }
 
     /// `stagedoor_gateway_enqueue_seconds{kind}` (gateway): a write's enqueue, from joining a batch to
     /// its commit — how long requests queue for the job table.
-    public static func enqueue(kind: JobKind) -> Metrics.Timer {
+    public static func enqueue(kind: JobKind) -> Metrics.Timer { enqueues(kind) }
+    private static let enqueues = MadeOnce { (kind: JobKind) in
         Metrics.Timer(label: "stagedoor_gateway_enqueue_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
     }
 
     /// `stagedoor_gateway_reply_wait_seconds{kind}` (gateway): enqueued → outcome in hand (or the
     /// `REPLY_TIMEOUT`): the worker's wait and run plus the `job_done` delivery.
-    public static func replyWait(kind: JobKind) -> Metrics.Timer {
+    public static func replyWait(kind: JobKind) -> Metrics.Timer { replyWaits(kind) }
+    private static let replyWaits = MadeOnce { (kind: JobKind) in
         Metrics.Timer(label: "stagedoor_gateway_reply_wait_seconds", dimensions: [("kind", kind.rawValue)], preferredDisplayUnit: .seconds)
     }
 
     /// `stagedoor_jobs_finished_total{kind,status}`: outcomes by HTTP status (2xx and 4xx refusals).
-    public static func outcome(kind: JobKind, status: Int) -> Counter {
-        Counter(label: "stagedoor_jobs_finished_total", dimensions: [("kind", kind.rawValue), ("status", String(status))])
+    public static func outcome(kind: JobKind, status: Int) -> Counter { outcomes(KindStatus(kind: kind, status: status)) }
+    private struct KindStatus: Hashable, Sendable { let kind: JobKind; let status: Int }
+    private static let outcomes = MadeOnce { (key: KindStatus) in
+        Counter(label: "stagedoor_jobs_finished_total", dimensions: [("kind", key.kind.rawValue), ("status", String(key.status))])
     }
 
     /// `stagedoor_job_retries_total{kind}`: attempts that threw and were rescheduled.
@@ -46,5 +53,26 @@ public enum JobMetrics {
     /// `stagedoor_jobs_dead_total{kind}`: jobs that used up their attempts.
     public static func dead(kind: JobKind) -> Counter {
         Counter(label: "stagedoor_jobs_dead_total", dimensions: [("kind", kind.rawValue)])
+    }
+}
+
+/// Metric objects made once per key and then reused. Making one asks the metrics factory, which
+/// looks its label and dimensions up under a lock; these are asked for on every job and every
+/// write request.
+public final class MadeOnce<Key: Hashable & Sendable, Metric: Sendable>: Sendable {
+    private let made = Mutex<[Key: Metric]>([:])
+    private let make: @Sendable (Key) -> Metric
+
+    public init(_ make: @escaping @Sendable (Key) -> Metric) {
+        self.make = make
+    }
+
+    public func callAsFunction(_ key: Key) -> Metric {
+        made.withLock { made in
+            if let metric = made[key] { return metric }
+            let metric = make(key)
+            made[key] = metric
+            return metric
+        }
     }
 }
