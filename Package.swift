@@ -41,6 +41,7 @@ let package = Package(
                 .embedInCode("005_reserve_seats_set_based.sql"),
                 .embedInCode("006_token_status_function.sql"),
                 .embedInCode("007_enqueue_procedure.sql"),
+                .embedInCode("008_issue_tokens_procedure.sql"),
             ]
         ),
         .target(

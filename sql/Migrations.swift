@@ -27,6 +27,7 @@ public enum Migrations {
         Migration(version: 5, name: "005_reserve_seats_set_based.sql", sql: text(PackageResources._05_reserve_seats_set_based_sql)),
         Migration(version: 6, name: "006_token_status_function.sql", sql: text(PackageResources._06_token_status_function_sql)),
         Migration(version: 7, name: "007_enqueue_procedure.sql", sql: text(PackageResources._07_enqueue_procedure_sql)),
+        Migration(version: 8, name: "008_issue_tokens_procedure.sql", sql: text(PackageResources._08_issue_tokens_procedure_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String {

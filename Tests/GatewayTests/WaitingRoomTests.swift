@@ -40,6 +40,35 @@ struct WaitingRoomTests {
         }
     }
 
+    @Test("a token whose commit fails is never handed out: 503, no token row; the next request gets one")
+    func tokenIssueWaitsForItsCommit() async throws {
+        try await TestGateway.run([:]) { api, db in
+            let user = try await api.newUser("ada")
+            let other = try await api.newUser("bob")
+            // A check that runs at commit, after the insert has returned its rows: the window in
+            // which a server restart also loses a write the client was told of.
+            try await db.query("""
+                CREATE FUNCTION refuse_token_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.user_id = \(unescaped: String(user.id)) THEN RAISE EXCEPTION 'refused at commit'; END IF;
+                    RETURN NULL;
+                END $$
+                """)
+            try await db.query("""
+                CREATE CONSTRAINT TRIGGER refuse_token_at_commit AFTER INSERT ON queue_tokens DEFERRABLE INITIALLY DEFERRED
+                FOR EACH ROW EXECUTE FUNCTION refuse_token_at_commit()
+                """)
+            let refused = try await api.token(user.key)
+            #expect(refused.status == 503)
+            #expect(refused["token"] == nil)
+            #expect(try await db.scalar("SELECT count(*) FROM queue_tokens WHERE user_id = \(user.id)", as: Int64.self) == 0)
+            let issued = try await api.token(other.key)
+            #expect(issued.status == 201)
+            #expect(issued["token"] as? String != nil)
+            #expect(try await db.scalar("SELECT count(*) FROM queue_tokens WHERE user_id = \(other.id)", as: Int64.self) == 1)
+        }
+    }
+
     @Test("waiting: position, eta, Retry-After within [1, idle TTL / 4], null activatedAt/expiresAt")
     func waitingShape() async throws {
         try await TestGateway.run(["WAITING_IDLE_TTL": "120"]) { api, db in

@@ -44,34 +44,15 @@ extension TokenStore {
         }
 
         /// Finds each request's user by API-key digest and inserts a token for those who have no live
-        /// one, in one prepared statement for a batch of concurrent requests (see ``Batcher``): places
-        /// in line follow the requests' order. One row per request, in order.
+        /// one, and commits, in one CALL for a batch of concurrent requests (`stagedoor_issue_tokens`,
+        /// sql/008; see ``Batcher``): places in line follow the requests' order. Its one row is sent
+        /// after the COMMIT inside the call, so a secret is handed out only for a committed token.
+        /// One outcome per request, in order.
         struct IssueForKeys: PostgresPreparedStatement {
             static let sql = """
-                WITH req AS (
-                    SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) WITH ORDINALITY AS r(key_hash, token_hash, salt, n)
-                ), who AS (
-                    SELECT r.n, u.id AS user_id, r.token_hash, r.salt
-                    FROM req r CROSS JOIN LATERAL (SELECT id FROM users WHERE api_key_hash = r.key_hash LIMIT 1) u
-                ), first AS (
-                    SELECT DISTINCT ON (user_id) n, user_id, token_hash, salt FROM who ORDER BY user_id, n
-                ), t AS (
-                    INSERT INTO queue_tokens (user_id, token_hash, salt)
-                    SELECT f.user_id, f.token_hash, f.salt FROM first f
-                    WHERE NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = f.user_id AND q.status IN ('waiting', 'active'))
-                    ORDER BY f.n
-                    ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
-                    RETURNING *
-                )
-                SELECT k.user_id, t.id IS NOT NULL, \(columns)
-                FROM req r
-                LEFT JOIN who k ON k.n = r.n
-                LEFT JOIN t ON t.token_hash = r.token_hash
-                CROSS JOIN waiting_room w
-                WHERE w.id = 1
-                ORDER BY r.n
+                CALL stagedoor_issue_tokens($1::bytea[], $2::bytea[], $3::bytea[], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                 """
-            typealias Row = IssueOutcome
+            typealias Row = [IssueOutcome]
 
             let requests: [IssueRequest]
 
@@ -83,12 +64,28 @@ extension TokenStore {
                 return bindings
             }
 
-            func decodeRow(_ row: PostgresRow) throws -> IssueOutcome {
-                let columns = row.makeRandomAccess()
-                guard let userID = try columns[0].decode(Int64?.self) else { return .unknownKey }
-                guard try columns[1].decode(Bool.self) else { return .hasLiveToken(userID: userID) }
-                return .inserted(try Statements.decode(columns, from: 2))
+            func decodeRow(_ row: PostgresRow) throws -> [IssueOutcome] {
+                let (userIDs, ids, seqs, lastSeen, statuses, now, admittedThrough, admitPerSecond, idleTTL) = try row.decode(
+                    ([Int64], [Int64], [Int64], [Date], [String], Date, Int64, Double, Double).self)
+                guard [userIDs.count, ids.count, seqs.count, lastSeen.count, statuses.count].allSatisfy({ $0 == requests.count }) else {
+                    throw IssueAnswerMismatch(requests: requests.count, answers: userIDs.count)
+                }
+                return requests.indices.map { n in
+                    guard userIDs[n] != 0 else { return .unknownKey }
+                    guard ids[n] != 0 else { return .hasLiveToken(userID: userIDs[n]) }
+                    // A token inserted just now is waiting: never activated, no expiry yet.
+                    return .inserted(TokenRow(
+                        id: ids[n], userID: userIDs[n], seq: seqs[n], status: "waiting", activatedAt: nil, expiresAt: nil,
+                        lastSeenAt: lastSeen[n], salt: requests[n].salt, now: now, admittedThrough: admittedThrough,
+                        admitPerSecond: admitPerSecond, idleTTL: idleTTL, effectiveStatus: statuses[n]))
+                }
             }
+        }
+
+        /// The token issue's answer did not have one entry per request; nothing is handed out.
+        struct IssueAnswerMismatch: Error {
+            let requests: Int
+            let answers: Int
         }
 
         static func live(userID: Int64) -> PostgresQuery {

@@ -36,7 +36,7 @@ struct TokenRow: Sendable {
 struct TokenStore: Sendable {
     let database: GatewayDatabase
     let cache = WaitingLineCache()
-    /// Concurrent first requests for a token leave together: one statement and one commit per batch.
+    /// Concurrent first requests for a token leave together: one CALL and one commit per batch.
     private let issues: Batcher<Statements.IssueRequest, Statements.IssueOutcome>
     /// Concurrent lookups by token hash leave together, one statement per batch.
     private let lookups: Batcher<[UInt8], TokenRow?>
@@ -47,15 +47,13 @@ struct TokenStore: Sendable {
             try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
-            var outcomes: [Statements.IssueOutcome] = []
-            outcomes.reserveCapacity(requests.count)
-            // The secrets are handed out only once the inserts' commit is confirmed.
-            return try await database.client.committed(logger: database.logger) { connection in
-                for try await outcome in try await connection.execute(Statements.IssueForKeys(requests: requests), logger: database.logger) {
-                    outcomes.append(outcome)
-                }
-                return outcomes
+            // One CALL inserts and commits; its row comes only after the commit (sql/008).
+            var answer: [Statements.IssueOutcome]?
+            for try await outcomes in try await database.client.execute(Statements.IssueForKeys(requests: requests), logger: database.logger) {
+                answer = outcomes
             }
+            guard let answer else { throw Statements.IssueAnswerMismatch(requests: requests.count, answers: 0) }
+            return answer
         }
     }
 
