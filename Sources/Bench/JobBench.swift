@@ -159,7 +159,3 @@ struct NoopHandler: JobHandler {
         JobOutcome(status: 200, body: "{}")
     }
 }
-
-extension Duration {
-    var milliseconds: Int { Int(secondsValue * 1000) }
-}

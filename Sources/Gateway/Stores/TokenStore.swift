@@ -47,13 +47,8 @@ struct TokenStore: Sendable {
             try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
-            // One CALL inserts and commits; its row comes only after the commit (sql/008).
-            var answer: [Statements.IssueOutcome]?
-            for try await outcomes in try await database.client.execute(Statements.IssueForKeys(requests: requests), logger: database.logger) {
-                answer = outcomes
-            }
-            guard let answer else { throw Statements.IssueAnswerMismatch(requests: requests.count, answers: 0) }
-            return answer
+            // One CALL inserts and commits: its row comes only after the commit (sql/008).
+            try await database.client.callCommitting(Statements.IssueForKeys(requests: requests), logger: database.logger)
         }
     }
 

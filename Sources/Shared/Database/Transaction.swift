@@ -89,8 +89,25 @@ extension PostgresClient {
         try await inTransaction(logger: logger, body)
     }
 
+    /// The one row of a CALL of a procedure that COMMITs inside (the enqueue, sql/007; the token
+    /// issue, sql/008). PostgreSQL sends that row only after the commit, so having it is the
+    /// confirmation: one round trip where ``committed(logger:_:)`` takes three.
+    public func callCommitting<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, logger: Logger
+    ) async throws -> Statement.Row where Statement.Row: Sendable {
+        var answer: Statement.Row?
+        for try await row in try await execute(statement, logger: logger) { answer = row }
+        guard let answer else { throw ProcedureAnsweredNothing(statement: Statement.sql) }
+        return answer
+    }
+
     /// Runs a statement to completion on a pooled connection, reading and dropping any rows.
     public func run(_ query: PostgresQuery, logger: Logger) async throws {
         for try await _ in try await self.query(query, logger: logger) {}
     }
+}
+
+/// A CALL that should answer one row answered none; nothing it did may be reported.
+public struct ProcedureAnsweredNothing: Error {
+    public let statement: String
 }

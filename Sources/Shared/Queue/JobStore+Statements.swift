@@ -15,8 +15,8 @@ extension JobStore {
         /// handed out for a row that was not committed. Prepared once per connection.
         struct Enqueue: PostgresPreparedStatement {
             static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[], $8::bool, $9::bytea[], NULL, NULL, NULL)"
-            /// Per job, in input order: inserted, its id (0 for none), its gate's status ('' for none).
-            typealias Row = ([Bool], [Int64], [String])
+            /// One attempt per job, in input order.
+            typealias Row = [EnqueueAttempt]
 
             let jobs: [NewJob]
             let notify: Bool
@@ -35,7 +35,17 @@ extension JobStore {
                 return bindings
             }
 
-            func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+            /// The row's arrays, per job: inserted, its id (0 for none), its gate's status ('' for none).
+            func decodeRow(_ row: PostgresRow) throws -> [EnqueueAttempt] {
+                let (created, ids, gates) = try row.decode(([Bool], [Int64], [String]).self)
+                guard created.count == jobs.count, ids.count == jobs.count, gates.count == jobs.count else {
+                    throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: created.count)
+                }
+                return jobs.indices.map { n in
+                    EnqueueAttempt(id: ids[n] == 0 ? nil : ids[n], created: created[n],
+                                   refusal: QueueTokenRefusal(gateStatus: gates[n].isEmpty ? nil : gates[n]))
+                }
+            }
         }
 
         static func find(id: Int64) -> PostgresQuery {

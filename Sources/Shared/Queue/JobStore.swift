@@ -56,19 +56,7 @@ public struct JobStore: Sendable {
     ) async throws -> [EnqueueAttempt] {
         let notifyInline = coalescer?.claimInlineNotify() ?? true
         // One CALL inserts and commits: its row comes only after the commit (sql/007).
-        var attempts: [EnqueueAttempt] = []
-        attempts.reserveCapacity(jobs.count)
-        for try await (created, ids, gates) in try await client.execute(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger) {
-            guard created.count == jobs.count, ids.count == jobs.count, gates.count == jobs.count else {
-                throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: created.count)
-            }
-            for index in jobs.indices {
-                attempts.append(EnqueueAttempt(
-                    id: ids[index] == 0 ? nil : ids[index], created: created[index],
-                    refusal: QueueTokenRefusal(gateStatus: gates[index].isEmpty ? nil : gates[index])))
-            }
-        }
-        guard attempts.count == jobs.count else { throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: attempts.count) }
+        let attempts = try await client.callCommitting(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger)
         if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
         return attempts
     }
