@@ -42,6 +42,7 @@ let package = Package(
                 .embedInCode("006_token_status_function.sql"),
                 .embedInCode("007_enqueue_procedure.sql"),
                 .embedInCode("008_issue_tokens_procedure.sql"),
+                .embedInCode("009_job_functions_cached_plans.sql"),
             ]
         ),
         .target(
