@@ -9,32 +9,19 @@ struct Problem: HTTPResponseError, Sendable {
     let title: String
     let detail: String
     /// Extra members, e.g. `queueStatus`, `balance`, `required`.
-    var extra: [String: ProblemValue] = [:]
+    var extra: [String: JSONObjectText.Value] = [:]
     /// Headers such as `Retry-After`.
     var headers: HTTPFields = [:]
 
     /// The problem's JSON body, keys sorted.
     var body: String {
-        ProblemDocument.json(status: Int(status.code), code: code, title: title, detail: detail, extra: extra.mapValues(\.json))
+        ProblemDocument.json(status: Int(status.code), code: code, title: title, detail: detail, extra: extra)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/problem+json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-}
-
-/// A scalar extra member of a problem.
-enum ProblemValue: Sendable {
-    case string(String)
-    case int(Int64)
-
-    var json: Any {
-        switch self {
-        case .string(let value): value
-        case .int(let value): value
-        }
     }
 }
 

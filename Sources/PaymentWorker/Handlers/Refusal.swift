@@ -3,7 +3,7 @@ import Shared
 
 /// The refusals handlers answer with: finished jobs carrying API.md's 4xx problems.
 enum Refusal {
-    static func make(_ status: Int, _ code: String, _ title: String, _ detail: String, extra: [String: Any] = [:]) -> JobOutcome {
+    static func make(_ status: Int, _ code: String, _ title: String, _ detail: String, extra: [String: JSONObjectText.Value] = [:]) -> JobOutcome {
         JobOutcome(status: status, body: ProblemDocument.json(status: status, code: code, title: title, detail: detail, extra: extra))
     }
 
@@ -16,7 +16,7 @@ enum Refusal {
     static func invalid(_ detail: String) -> JobOutcome { make(400, "invalid_request", "Invalid request", detail) }
     static func insufficientPoints(balance: Int64, required: Int64) -> JobOutcome {
         make(402, "insufficient_points", "Insufficient points", "Your balance is below the price.",
-             extra: ["balance": balance, "required": required])
+             extra: ["balance": .int(balance), "required": .int(required)])
     }
 
     /// A success body, keys sorted, dates RFC 3339.

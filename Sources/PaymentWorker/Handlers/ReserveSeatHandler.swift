@@ -9,8 +9,12 @@ struct ReserveSeatHandler: JobHandler {
     let kind = JobKind.reserveSeat
     let holdTTL: Duration
 
-    struct Created: Encodable {
-        let reservationId: Int64; let scheduleId: Int64; let seatNo: Int; let status: String; let price: Int64; let holdExpiresAt: Date
+    /// The `201` of a new hold: the reservation as API.md shows it (hand-written JSON, see ``JSONObjectText``).
+    static func created(reservationID: Int64, payload: ReserveSeatPayload, price: Int64, holdExpiresAt: Date) -> JobOutcome {
+        JobOutcome(status: 201, body: JSONObjectText([
+            ("reservationId", .int(reservationID)), ("scheduleId", .int(payload.scheduleId)), ("seatNo", .int(Int64(payload.seatNo))),
+            ("status", .string("held")), ("price", .int(price)), ("holdExpiresAt", .date(holdExpiresAt)),
+        ]).text)
     }
 
     /// Reservations in a batch lock their seats in seat order.
@@ -34,8 +38,7 @@ struct ReserveSeatHandler: JobHandler {
             let p = payloads[n - 1]
             outcomes[n - 1] = switch (verdict, total, price, reservationID, expiresAt) {
             case ("held", _, let price?, let reservationID?, let expiresAt?):
-                try Refusal.success(201, Created(reservationId: reservationID, scheduleId: p.scheduleId, seatNo: p.seatNo,
-                                                 status: "held", price: price, holdExpiresAt: expiresAt))
+                Self.created(reservationID: reservationID, payload: p, price: price, holdExpiresAt: expiresAt)
             case ("invalid_seat", let total?, _, _, _): Refusal.invalid("'seatNo' must be from 1 to \(total) in this schedule.")
             case ("already_reserved", _, _, _, _): Refusal.alreadyReserved
             case ("seat_unavailable", _, _, _, _): Refusal.seatUnavailable
