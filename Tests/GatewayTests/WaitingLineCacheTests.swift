@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 
 @testable import Gateway
@@ -76,7 +77,7 @@ struct WaitingLineCacheTests {
         #expect(object["token"] as? String == "a\"b\\c\u{1}")
         #expect(object["status"] as? String == "active")
         #expect(object["position"] as? Int == 0)
-        #expect(object["activatedAt"] as? String == RFC3339.format(try #require(active.activatedAt)))
+        #expect(object["activatedAt"] as? String == JSONObjectText.rfc3339(try #require(active.activatedAt)))
         let waiting = try #require(try JSONSerialization.jsonObject(
             with: Data(TokenView(row: Self.row(seq: 20, admittedThrough: 9), token: "t").json.utf8)) as? [String: Any])
         #expect(waiting["position"] as? Int == 11)

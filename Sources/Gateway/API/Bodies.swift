@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// `POST /v1/users` request.
 struct CreateUserRequest: Decodable {
@@ -46,10 +47,10 @@ struct TokenView {
     /// The body as JSON text, keys sorted as `JSONBody.encoder` sorts them. Written by hand: this is
     /// the poll, the hottest response, and `JSONEncoder` was a tenth of its CPU.
     var json: String {
-        func date(_ value: Date?) -> String { value.map { "\"\(RFC3339.format($0))\"" } ?? "null" }
+        func date(_ value: Date?) -> String { value.map { "\"\(JSONObjectText.rfc3339($0))\"" } ?? "null" }
         return """
             {"activatedAt":\(date(activatedAt)),"etaSeconds":\(etaSeconds),"expiresAt":\(date(expiresAt)),\
-            "position":\(position),"status":\(JSONString.quoted(status)),"token":\(JSONString.quoted(token))}
+            "position":\(position),"status":\(JSONObjectText.quoted(status)),"token":\(JSONObjectText.quoted(token))}
             """
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import Shared
 
 /// Reading and writing JSON bodies the way API.md says: 64 KiB at most, camelCase, sorted keys.
 enum JSONBody {
@@ -65,7 +66,7 @@ enum JSONBody {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(RFC3339.format(date))
+            try container.encode(JSONObjectText.rfc3339(date))
         }
         return encoder
     }()
@@ -82,35 +83,5 @@ enum JSONBody {
         case .dataCorrupted(let context): return context.codingPath.isEmpty ? "The body is not valid JSON." : "\(path(context)) is invalid."
         @unknown default: return "The body is invalid."
         }
-    }
-}
-
-/// RFC 3339 timestamps in UTC, e.g. `2026-12-24T19:00:00Z`.
-enum RFC3339 {
-    static func format(_ date: Date) -> String {
-        date.formatted(.iso8601)
-    }
-}
-
-/// JSON strings written by hand, for the few hot responses not worth a `JSONEncoder`.
-enum JSONString {
-    /// `text` as a JSON string literal, quoted and escaped.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

@@ -24,7 +24,7 @@ enum Refusal {
         let encoder = JSONEncoder.sorted
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601))
+            try container.encode(JSONObjectText.rfc3339(date))
         }
         return JobOutcome(status: status, body: String(decoding: try encoder.encode(value), as: UTF8.self))
     }

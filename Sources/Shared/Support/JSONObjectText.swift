@@ -56,7 +56,15 @@ public struct JSONObjectText: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `"…"` with `"` and `\` escaped, and control characters as `\n`-style or `\u00XX` escapes.
+    /// `text` as a JSON string literal: quoted, with `"` and `\` escaped and control characters as
+    /// `\n`-style or `\u00XX` escapes.
+    public static func quoted(_ text: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 2)
+        write(string: text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     static func write(string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for byte in string.utf8 {
