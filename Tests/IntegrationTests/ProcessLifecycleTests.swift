@@ -53,4 +53,29 @@ struct ProcessLifecycleTests {
         #expect(process.output.trimmingCharacters(in: .whitespacesAndNewlines)
             == #"stagedoor-queue-worker: invalid ADMIT_PER_SECOND="lots": expected a number from 0.001 to 1000000.0"#)
     }
+
+    @Test("EVENT_LOOPS sets how many event-loop threads a process runs")
+    func eventLoops() async throws {
+        let url = try await TestDatabase.create(migrated: true)
+        defer { Task { try? await TestDatabase.drop(url.database) } }
+        for loops in [1, 3] {
+            let process = try RunningProcess("stagedoor-payment-worker", environment: [
+                "DATABASE_URL": url.urlString, "EVENT_LOOPS": "\(loops)", "LOG_LEVEL": "info",
+            ])
+            let ready = await eventually(timeout: .seconds(60)) { process.output.contains("database ready") }
+            #expect(ready, "never ready: \(process.output)")
+            #expect(Self.eventLoopThreads(of: process.pid) == loops)
+            process.send(SIGTERM)
+            #expect(await process.waitForExit() == 0, "\(process.output)")
+        }
+    }
+
+    /// The threads of `pid` that are NIO's shared event loops (named `NIO-SGLTN-…`).
+    static func eventLoopThreads(of pid: Int32) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.filter { task in
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8)) ?? ""
+            return name.hasPrefix("NIO-SGLTN-")
+        }.count
+    }
 }

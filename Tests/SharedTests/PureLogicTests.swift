@@ -24,12 +24,14 @@ struct SettingsTests {
         #expect(settings.metricsPort == nil)
         #expect(settings.adminKey == nil)
         #expect(settings.executor == .eventLoops)
+        #expect(settings.eventLoops == 0)
     }
 
     @Test("values parse, with fractions of seconds")
     func parses() throws {
         let settings = try Settings(values: [
             "ADMIT_PER_SECOND": "100", "HOLD_TTL": "0.5", "NOTIFY_COALESCE": "0.0004", "METRICS_PORT": "0", "LOG_FORMAT": "JSON", "EXECUTOR": "pool",
+            "EVENT_LOOPS": "1",
             "DATABASE_URL": "postgres://u:p%40ss@db.local:6543/app",
         ])
         #expect(settings.admitPerSecond == 100)
@@ -38,6 +40,7 @@ struct SettingsTests {
         #expect(settings.metricsPort == 0)
         #expect(settings.logFormat == .json)
         #expect(settings.executor == .pool)
+        #expect(settings.eventLoops == 1)
         #expect(settings.databaseURL.password == "p@ss")
         #expect(settings.databaseURL.port == 6543)
         #expect(settings.databaseURL.description == "postgres://u:***@db.local:6543/app")
@@ -46,7 +49,7 @@ struct SettingsTests {
     @Test("an invalid value names its key", arguments: [
         ("ADMIT_PER_SECOND", "fast"), ("PORT", "70000"), ("HOLD_TTL", "-1"), ("QUEUE_TICK", "0"),
         ("LOG_LEVEL", "loud"), ("DATABASE_URL", "mysql://x/y"), ("WORKER_BATCH", "0"), ("METRICS_PORT", "x"),
-        ("EXECUTOR", "threads"),
+        ("EXECUTOR", "threads"), ("EVENT_LOOPS", "-1"), ("EVENT_LOOPS", "many"),
     ])
     func rejects(key: String, value: String) {
         #expect(throws: SettingsError.self) { try Settings(values: [key: value]) }

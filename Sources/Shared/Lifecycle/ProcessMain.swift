@@ -22,7 +22,9 @@ public enum ProcessMain {
         } catch {
             fail(name, "\(error)", code: 2)
         }
-        // Before any service starts: from here on, every task runs on the chosen executor.
+        // Before any service starts (and before anything makes NIO's shared event loops): from here
+        // on, every task runs on the chosen executor.
+        if settings.eventLoops > 0 { NIOSingletons.groupLoopCountSuggestion = settings.eventLoops }
         if settings.executor == .eventLoops { runAsyncCodeOnEventLoops() }
         Observability.bootstrap(settings)
         let logger = Observability.logger(name, "main")

@@ -34,6 +34,7 @@ extension Settings {
                                     expected: "trace, debug, info, notice, warning, error or critical") { Logger.Level(rawValue: $0.lowercased()) }
         logFormat = try reader.value("LOG_FORMAT", default: "text", expected: "text or json") { LogFormat(rawValue: $0.lowercased()) }
         executor = try reader.value("EXECUTOR", default: "event-loops", expected: "event-loops or pool") { Executor(rawValue: $0.lowercased()) }
+        eventLoops = try reader.int("EVENT_LOOPS", default: 0, in: 0...256)
     }
 
     /// The settings' environment names, in the order they are documented.
@@ -42,6 +43,7 @@ extension Settings {
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
         "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "JOB_RETENTION",
         "STARTUP_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",
+        "EVENT_LOOPS",
     ]
 }
 

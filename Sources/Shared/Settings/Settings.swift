@@ -60,6 +60,11 @@ public struct Settings: Sendable, Equatable {
     /// or `pool` (Swift's default executor, a separate thread pool). See ``ProcessMain``.
     public var executor: Executor
 
+    /// `EVENT_LOOPS`: how many NIO event-loop threads the process runs (its HTTP server's and
+    /// database connections' I/O, and with `EXECUTOR=event-loops` its async code); 0 = one per core.
+    /// Default 0. See ``ProcessMain/runAsyncCodeOnEventLoops()`` for when fewer pay.
+    public var eventLoops: Int
+
     /// Where a process runs its async code.
     public enum Executor: String, Sendable, Equatable {
         case eventLoops = "event-loops"

@@ -28,6 +28,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "LOG_LEVEL: trace|debug|info|notice|warning|error|critical (info)") var logLevel: String?
     @Option(help: "LOG_FORMAT: text|json (text)") var logFormat: String?
     @Option(help: "EXECUTOR: event-loops|pool, where async code runs (event-loops)") var executor: String?
+    @Option(help: "EVENT_LOOPS: NIO event-loop threads of this process (0 = one per core)") var eventLoops: String?
 
     public init() {}
 
@@ -43,6 +44,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
             ("REQUEST_TIMEOUT", requestTimeout), ("RATE_LIMIT", rateLimit), ("JOB_RETENTION", jobRetention),
             ("STARTUP_TIMEOUT", startupTimeout), ("DB_POOL_SIZE", dbPoolSize), ("METRICS_PORT", metricsPort),
             ("LOG_LEVEL", logLevel), ("LOG_FORMAT", logFormat), ("EXECUTOR", executor),
+            ("EVENT_LOOPS", eventLoops),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { key, value in value.map { (key, $0) } })
     }
