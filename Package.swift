@@ -43,6 +43,7 @@ let package = Package(
                 .embedInCode("007_enqueue_procedure.sql"),
                 .embedInCode("008_issue_tokens_procedure.sql"),
                 .embedInCode("009_job_functions_cached_plans.sql"),
+                .embedInCode("010_dead_jobs_index.sql"),
             ]
         ),
         .target(

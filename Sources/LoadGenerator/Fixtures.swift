@@ -26,20 +26,22 @@ struct Fixtures {
     }
 
     /// `count` users with active tokens (made once per prefix); returns (key, token) pairs in order.
+    /// Users are named `<prefix>:<n>`: without the colon, prefix `warm1`'s first user would be
+    /// prefix `warm`'s eleventh, and the fixtures of `warm1` would never be made.
     func activeUsers(prefix: String, count: Int) async throws -> [(key: String, token: String)] {
-        let first = prefix + "1"
+        let first = prefix + ":1"
         var exists = false
         for try await _ in try await client.query("SELECT 1 FROM users WHERE name = \(first)", logger: logger) { exists = true }
         if !exists { try await client.run("""
             WITH u AS (
                 INSERT INTO users (name, api_key_hash)
-                SELECT \(prefix) || n, sha256((\(prefix) || 'key' || n)::bytea) FROM generate_series(1, \(count)) n
+                SELECT \(prefix) || ':' || n, sha256((\(prefix) || 'key' || n)::bytea) FROM generate_series(1, \(count)) n
                 RETURNING id, name
             ), w AS (
                 INSERT INTO wallets (user_id) SELECT id FROM u
             )
             INSERT INTO queue_tokens (user_id, token_hash, salt, status, activated_at, expires_at)
-            SELECT id, sha256((\(prefix) || 'tok' || substr(name, \(prefix.count + 1)::int))::bytea),
+            SELECT id, sha256((\(prefix) || 'tok' || substr(name, \(prefix.count + 2)::int))::bytea),
                    '\\x00000000000000000000000000000000'::bytea, 'active', now(), now() + interval '1 hour'
             FROM u
             """, logger: logger) }

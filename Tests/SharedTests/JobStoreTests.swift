@@ -33,6 +33,30 @@ struct JobStoreTests {
         }
     }
 
+    @Test("the metrics' depth query counts by index, not by reading the whole table")
+    func depthByIndex() async throws {
+        try await TestDatabase.withDatabase(poolSize: 2) { client, _ in
+            try await client.run("""
+                INSERT INTO jobs (kind, payload, state, attempts, response_status, response_body, finished_at)
+                SELECT 'effect', '{}', 'succeeded', 1, 200, '{}', now() FROM generate_series(1, 20000)
+                """, logger: logger)
+            try await client.run("INSERT INTO jobs (kind, payload) SELECT 'effect', '{}' FROM generate_series(1, 3)", logger: logger)
+            try await client.run("""
+                INSERT INTO jobs (kind, payload, state, attempts, response_status, response_body, finished_at, last_error)
+                SELECT 'effect', '{}', 'dead', 5, 503, '{}', now(), 'gave up' FROM generate_series(1, 2)
+                """, logger: logger)
+            try await client.run("ANALYZE jobs", logger: logger)
+            var plan: [String] = []
+            for try await line in try await client.query(PostgresQuery(unsafeSQL: "EXPLAIN " + JobStore.depthSQL), logger: logger).decode(String.self) {
+                plan.append(line)
+            }
+            #expect(!plan.joined(separator: "\n").contains("Seq Scan"), "\(plan.joined(separator: "\n"))")
+            let depth = try await JobStore(client: client, logger: logger).depth()
+            #expect(depth.queued == 3)
+            #expect(depth.dead == 2)
+        }
+    }
+
     @Test("an enqueue whose commit fails reports no job: ids are handed out only after the commit")
     func enqueueWaitsForItsCommit() async throws {
         try await TestDatabase.withDatabase(poolSize: 4) { client, _ in
