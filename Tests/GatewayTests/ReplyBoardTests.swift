@@ -23,6 +23,18 @@ struct ReplyBoardTests {
                   outcome: JobOutcome(status: status, body: body), lastError: nil)
     }
 
+    @Test("a job_done payload: outcomes, bare ids, and lines that are neither skipped")
+    func payloadLines() {
+        let notices = JobStore.doneNotices(in: "6 200 {\"name\": \"Zoë 🎫\", \"a b\": 1}\n \n\n7\nx 200 {}\n8 20x {}\n9 409 {\"x\": \"a\\nb\"}")
+        #expect(notices.map(\.id) == [6, 7, 8, 9])
+        #expect(notices.map(\.outcome) == [
+            JobOutcome(status: 200, body: "{\"name\": \"Zoë 🎫\", \"a b\": 1}"), nil, nil,
+            JobOutcome(status: 409, body: "{\"x\": \"a\\nb\"}"),
+        ])
+        #expect(JobStore.doneNotices(in: "").isEmpty)
+        #expect(JobStore.doneNotices(in: "   ").isEmpty)
+    }
+
     @Test("an outcome in the notification answers without a read, whether it comes after or before the wait begins")
     func outcomeFromNotification() async throws {
         let board = ReplyBoard()

@@ -16,13 +16,18 @@ public struct JobStore: Sendable {
     }
 
     /// Reads a `job_done` payload: one line per job, `id status body` or only `id` (then the
-    /// outcome must be read from the table).
+    /// outcome must be read from the table). Lines that are neither are skipped: anyone who may
+    /// connect can `NOTIFY job_done`.
+    ///
+    /// Split by bytes, not by `Character`: newline and space are single bytes in UTF-8 that never
+    /// occur inside another character, and splitting by grapheme clusters was 3 % of a busy
+    /// gateway's CPU.
     public static func doneNotices(in payload: String) -> [DoneNotice] {
-        payload.split(separator: "\n").compactMap { line in
-            let parts = line.split(separator: " ", maxSplits: 2)
-            guard let id = Int64(parts[0]) else { return nil }
-            guard parts.count == 3, let status = Int(parts[1]) else { return DoneNotice(id: id, outcome: nil) }
-            return DoneNotice(id: id, outcome: JobOutcome(status: status, body: String(parts[2])))
+        payload.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            let parts = line.split(separator: UInt8(ascii: " "), maxSplits: 2)
+            guard let first = parts.first, let id = Int64(Substring(first)) else { return nil }
+            guard parts.count == 3, let status = Int(Substring(parts[1])) else { return DoneNotice(id: id, outcome: nil) }
+            return DoneNotice(id: id, outcome: JobOutcome(status: status, body: String(Substring(parts[2]))))
         }
     }
 
