@@ -71,15 +71,15 @@ fill_line() {  # fill_line DB N: benchkey1..N users with waiting tokens benchtok
   psql_db "$1" "VACUUM ANALYZE users"
   psql_db "$1" "VACUUM ANALYZE queue_tokens"
 }
-if has http; then
-fill_line httpbench 1000
-# Users who will each take one token (ids after the line's users).
-psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 400000) n"
 run_wrk() {  # run_wrk SCRIPT [env…] → requests per second (GATEWAY_PORT picks the gateway)
   local script=$1; shift
   env "$@" wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s "scripts/wrk/$script" "http://127.0.0.1:${GATEWAY_PORT:-$gw_port}" 2>/dev/null |
     awk '/^Requests\/sec:/ { printf "%d", $2 }'
 }
+if has http; then
+fill_line httpbench 1000
+# Users who will each take one token (ids after the line's users).
+psql_db httpbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 400000) n"
 plain=$(run_wrk plain.lua)
 issue=$(run_wrk issue.lua)
 issued=$(psql_db httpbench "SELECT count(*) FROM queue_tokens q JOIN users u ON u.id = q.user_id WHERE u.name = 'i'")
@@ -150,6 +150,15 @@ if has booking; then
   load() { "$bin/stagedoor-load" "$@" --url "http://127.0.0.1:$gw_port" --database-url "postgres://postgres@127.0.0.1:$port/httpbench"; }
   echo
   echo "### Booking over HTTP — $(date -u +%F), $(nproc) cores, gateway + payment worker + PostgreSQL + load generator on one machine"
+  echo
+  # The machine's speed, measured here: this shared VM's runs differ by up to 2.5× from one day (or
+  # minute) to the next, so the booking figures are printed beside two yardsticks taken just
+  # before them — the gateway's plain endpoint and pgbench's single-row INSERT at 32 clients.
+  settle
+  yard_plain=$(run_wrk plain.lua)
+  yard_pgbench=$("$dir/pgbench.sh" 32)
+  echo "Yardsticks measured just before: plain GET /healthz $yard_plain requests/s (wrk -t2 -c64, ${WRK_SECONDS:-10} s);"
+  echo "pgbench single-row INSERT, 32 clients, $yard_pgbench transactions/s (${PGBENCH_SECONDS:-10} s)."
   echo
   # CPU ticks of a process (its own), of PostgreSQL (the postmaster, its children, and the
   # children it has reaped) and of the load generator (this shell's reaped children).

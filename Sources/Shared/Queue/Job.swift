@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What a job does, e.g. `reserve_seat`. Extensible: each module declares its own kinds.
 public struct JobKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -64,11 +65,21 @@ public struct ClaimedJob: Sendable {
     public let attempts: Int
     public let maxAttempts: Int
     public let userID: Int64?
+    /// The payload once decoded: a handler reads it for the batch's lock order and again to run.
+    private let decoded = DecodedPayload()
 
-    /// Decodes the payload as `T`.
-    public func decodePayload<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(payload.utf8))
+    /// Decodes the payload as `T` (once: later calls for the same type return the first value).
+    public func decodePayload<T: Decodable & Sendable>(_ type: T.Type) throws -> T {
+        if let value = decoded.value.withLock({ $0 }) as? T { return value }
+        let value = try JSONDecoder().decode(T.self, from: Data(payload.utf8))
+        decoded.value.withLock { $0 = value }
+        return value
     }
+}
+
+/// A claimed job's decoded payload, shared by the copies of its ``ClaimedJob``.
+private final class DecodedPayload: Sendable {
+    let value = Mutex<(any Sendable)?>(nil)
 }
 
 /// What a finished job answers: the HTTP status and JSON body the direct call would have returned.

@@ -53,6 +53,9 @@ public struct JobWorker: Service {
                 claimed = try await withAbandonableDeadline(runner.batchTimeout + .seconds(5)) { try await runner.runBatch() }
                 failures = 0
             } catch {
+                // Cancelled (the hard stop after a graceful one timed out, or a test ending): the
+                // batch's transaction rolls back with its connection; nothing to report or retry.
+                if Task.isCancelled { break }
                 failures += 1
                 let pause = RetryPolicy(base: .milliseconds(100), cap: .seconds(5)).delay(afterAttempt: failures)
                 logger.error("batch failed", metadata: [
