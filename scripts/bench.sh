@@ -156,7 +156,7 @@ if has booking; then
   # before them — the gateway's plain endpoint and pgbench's single-row INSERT at 32 clients.
   settle
   yard_plain=$(run_wrk plain.lua)
-  yard_pgbench=$("$dir/pgbench.sh" 32)
+  yard_pgbench=$("$dir/pgbench.sh" 32 | awk '{ printf "%d", $1 }')
   echo "Yardsticks measured just before: plain GET /healthz $yard_plain requests/s (wrk -t2 -c64, ${WRK_SECONDS:-10} s);"
   echo "pgbench single-row INSERT, 32 clients, $yard_pgbench transactions/s (${PGBENCH_SECONDS:-10} s)."
   echo
