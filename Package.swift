@@ -44,6 +44,7 @@ let package = Package(
                 .embedInCode("008_issue_tokens_procedure.sql"),
                 .embedInCode("009_job_functions_cached_plans.sql"),
                 .embedInCode("010_dead_jobs_index.sql"),
+                .embedInCode("011_enqueue_seat_refusal.sql"),
             ]
         ),
         .target(

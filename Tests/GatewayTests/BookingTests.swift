@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import PostgresNIO
 @testable import Gateway
+@testable import PaymentWorker
 import Shared
 import Testing
 import TestSupport
@@ -91,6 +93,65 @@ struct BookingTests {
             #expect(replies.filter { $0.status == 201 }.count == 1)
             #expect(replies.filter { $0.code == "seat_unavailable" }.count == 999)
             #expect(try await db.scalar("SELECT count(*) FROM reservations", as: Int64.self) == 1)
+        }
+    }
+
+    @Test("a seat the enqueue sees taken is refused there with the worker's own 409, as a finished job; anything the worker would answer otherwise is queued")
+    func refusedAtEnqueue() async throws {
+        // No payment worker: whatever is answered at once was answered by the enqueue.
+        try await TestGateway.run(["REPLY_TIMEOUT": "0.3"]) { api, db in
+            let scheduleID = try await Self.schedule(db, seats: 10)
+            let users = try await Self.activeUsers(db, count: 2)
+            let (ada, bob) = (users[0], users[1])
+            // Seat 1 sold; 2 held by a live hold; 3 held by a lapsed hold; 4 free. Ada holds 5–8 (the limit).
+            try await db.query("UPDATE seats SET status = 'sold' WHERE schedule_id = \(scheduleID) AND seat_no = 1")
+            try await db.query("""
+                UPDATE seats SET status = 'held', hold_expires_at = now() + CASE seat_no WHEN 3 THEN interval '-1 minute' ELSE interval '5 minutes' END
+                WHERE schedule_id = \(scheduleID) AND seat_no IN (2, 3, 5, 6, 7, 8)
+                """)
+            try await db.query("""
+                INSERT INTO reservations (user_id, schedule_id, seat_no, status, price, hold_expires_at)
+                SELECT \(ada.id), \(scheduleID), n, 'held', 50000, now() + interval '5 minutes' FROM generate_series(5, 8) n
+                """)
+            func reserve(_ user: (id: Int64, key: String, token: String), _ seat: Int, key: String? = nil) async throws -> Reply {
+                try await api.call(.post, "/v1/reservations", key: user.key, token: user.token, body: "{\"scheduleId\": \(scheduleID), \"seatNo\": \(seat)}",
+                                   headers: key.map { [HTTPField.Name("Idempotency-Key")!: $0] } ?? [:])
+            }
+
+            for seat in [1, 2] {
+                let refused = try await reserve(bob, seat, key: "k\(seat)")
+                ErrorPathTests.expectProblem(refused, 409, "seat_unavailable")
+                #expect(refused.headers[.contentType] == "application/problem+json")
+                // A replay of the key: the same answer from the stored job.
+                let replay = try await reserve(bob, seat, key: "k\(seat)")
+                #expect(replay.status == 409 && replay.text == refused.text)
+            }
+            let stored = try await db.query("""
+                SELECT state, attempts, response_status, finished_at IS NOT NULL FROM jobs WHERE user_id = \(bob.id) ORDER BY id
+                """).decode((String, Int, Int?, Bool).self).reduce(into: []) { $0.append("\($1.0) \($1.1) \($1.2 ?? 0) \($1.3)") }
+            #expect(stored == ["succeeded 0 409 true", "succeeded 0 409 true"])
+
+            // What the worker must decide: a lapsed hold, a free seat, a taken seat of a user at the
+            // hold limit (the worker answers already_reserved first). Queued, so 202 here.
+            for (user, seat) in [(bob, 3), (bob, 4), (ada, 1)] {
+                #expect(try await reserve(user, seat).status == 202, "seat \(seat)")
+            }
+            #expect(try await db.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int64.self) == 3)
+            #expect(try await db.scalar("SELECT count(*) FROM reservations", as: Int64.self) == 4)
+            #expect(try await db.scalar("SELECT status FROM seats WHERE schedule_id = \(scheduleID) AND seat_no = 3", as: String.self) == "held")
+
+            // The worker's refusal of the same seat, from a job that skipped the enqueue's check.
+            let payload = #"{"userId": \#(bob.id), "scheduleId": \#(scheduleID), "seatNo": 2}"#
+            let workerJob = try #require(try await db.scalar(
+                "INSERT INTO jobs (kind, payload, user_id) VALUES ('reserve_seat', \(payload)::jsonb, \(bob.id)) RETURNING id", as: Int64.self))
+            try await db.query("DELETE FROM jobs WHERE state = 'queued' AND id <> \(workerJob)")
+            let runner = JobRunner(client: db, handlers: [ReserveSeatHandler(holdTTL: .seconds(300))], batchSize: 8, logger: Logger(label: "test.payment"))
+            #expect(try await runner.runBatch() == 1)
+            #expect(try await db.scalar("SELECT state FROM jobs WHERE id = \(workerJob)", as: String.self) == "succeeded")
+            let workerBody = try await db.scalar("SELECT response_body::text FROM jobs WHERE id = \(workerJob)", as: String.self)
+            let enqueueBody = try await db.scalar(
+                "SELECT response_body::text FROM jobs WHERE user_id = \(bob.id) AND idempotency_key = 'k2'", as: String.self)
+            #expect(workerBody != nil && workerBody == enqueueBody)
         }
     }
 

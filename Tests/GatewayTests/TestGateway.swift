@@ -80,6 +80,8 @@ struct Reply: @unchecked Sendable {
     let status: Int
     let json: [String: Any]
     let headers: HTTPFields
+    /// The body as sent.
+    let text: String
 
     var code: String? { json["code"] as? String }
     subscript(key: String) -> Any? { json[key] }
@@ -97,7 +99,7 @@ struct TestAPI: Sendable {
         if body != nil { headers[.contentType] = "application/json" }
         return try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
             let object = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any]
-            return Reply(status: Int(response.status.code), json: object ?? [:], headers: response.headers)
+            return Reply(status: Int(response.status.code), json: object ?? [:], headers: response.headers, text: String(buffer: response.body))
         }
     }
 

@@ -51,6 +51,10 @@ struct MetricsTests {
             let held = try await Self.call(http, .POST, "\(api)/v1/reservations", bearer: key, queueToken: token,
                                            body: #"{"scheduleId": \#(schedule), "seatNo": 1}"#)
             #expect(held.status == 201, "\(held.body)")
+            // The same seat again: the enqueue sees it held and refuses it there (the gateway's refusal counter).
+            let again = try await Self.call(http, .POST, "\(api)/v1/reservations", bearer: key, queueToken: token,
+                                            body: #"{"scheduleId": \#(schedule), "seatNo": 1}"#)
+            #expect(again.status == 409, "\(again.body)")
 
             let promised = try Self.readmeMetrics()
             #expect(Set(promised.keys) == Set(processes.map(\.name)), "the README's metrics table lists \(promised.keys.sorted())")

@@ -20,8 +20,10 @@ struct ReservationsController<Context: RequestContext> {
     struct ReserveRequest: Decodable { let scheduleId: Int64; let seatNo: Int }
     struct PayRequest: Decodable { let reservationId: Int64 }
 
+    /// A seat the enqueue already sees taken is refused there, without a worker (``SeatCheck``):
+    /// in a flash crowd for one seat, nearly every request.
     func reserve(_ request: Request) async throws -> Response {
-        try await queuedWrite(request, kind: .reserveSeat) { userID, body in
+        try await queuedWrite(request, kind: .reserveSeat, seatCheck: Booking.seatCheck) { userID, body in
             let body = try JSONBody.decode(ReserveRequest.self, from: body)
             guard body.scheduleId > 0 else { throw Problem.invalidRequest("'scheduleId' must be a positive integer.") }
             guard (1...1000).contains(body.seatNo) else { throw Problem.invalidRequest("'seatNo' is out of range.") }
@@ -42,14 +44,15 @@ struct ReservationsController<Context: RequestContext> {
     /// batched round trip per request instead of two. Refusals come in API.md's order: the key (and
     /// its rate limit), the idempotency replay, the body, then the queue token.
     private func queuedWrite<Payload: Encodable>(
-        _ request: Request, kind: JobKind, validate: (_ userID: Int64, _ body: ByteBuffer) throws -> Payload
+        _ request: Request, kind: JobKind, seatCheck: (Payload) -> SeatCheck? = { _ in nil },
+        validate: (_ userID: Int64, _ body: ByteBuffer) throws -> Payload
     ) async throws -> Response {
         let userID = try await auth.authenticate(request).userID
         let (write, replay) = try await replies.begin(request, userID: userID, kind: kind)
         if let replay { return replay }
         let payload = try validate(userID, write.body)
         guard let token = QueueGate.tokenHeader(request) else { throw Problem.queueTokenInvalid }
-        return try await replies.run(write, payload: payload, gate: Secrets.sha256(token))
+        return try await replies.run(write, payload: payload, gate: Secrets.sha256(token), seatCheck: seatCheck(payload))
     }
 
     func cancel(_ request: Request, _ context: Context) async throws -> Response {

@@ -51,9 +51,11 @@ struct JobReplies: Sendable {
     }
 
     /// Enqueues `write` as a job with `payload` (behind the queue gate of the token with secret hash
-    /// `gate`, if given) and answers with its outcome (or 202), or the gate's problem.
-    func run(_ write: Write, payload: some Encodable, gate: [UInt8]? = nil) async throws -> Response {
-        try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash, gate: gate)
+    /// `gate`, if given; with the enqueue's `seatCheck`, if given) and answers with its outcome (or
+    /// 202), or the gate's problem.
+    func run(_ write: Write, payload: some Encodable, gate: [UInt8]? = nil, seatCheck: SeatCheck? = nil) async throws -> Response {
+        try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash, gate: gate,
+                      seatCheck: seatCheck)
     }
 
     /// The replay of an earlier request with this key, if there was one (`409` if its body differed).
@@ -66,11 +68,13 @@ struct JobReplies: Sendable {
     }
 
     /// Enqueues the job and answers with its outcome (or 202); with a `gate`, only if the queue token
-    /// with that secret hash is the user's and active (`401`/`403` otherwise, nothing enqueued).
-    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: [UInt8], gate: [UInt8]? = nil) async throws -> Response {
+    /// with that secret hash is the user's and active (`401`/`403` otherwise, nothing enqueued); with
+    /// a `seatCheck` that finds the seat taken, with its refusal at once (the job stored finished).
+    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: [UInt8], gate: [UInt8]? = nil,
+             seatCheck: SeatCheck? = nil) async throws -> Response {
         let json = String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
         let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash, maxAttempts: maxAttempts,
-                         requiredTokenHash: gate)
+                         requiredTokenHash: gate, seatCheck: seatCheck)
         let started = ContinuousClock.now
         let enqueued = try await database.run({ _ in try await jobs.enqueue(job) })
         let created = ContinuousClock.now
@@ -79,6 +83,9 @@ struct JobReplies: Sendable {
         case .created(let id):
             defer { JobMetrics.replyWait(kind: kind).record(duration: .now - created) }
             return try await wait(for: id)
+        case .finished(_, let outcome):
+            JobMetrics.refusedAtEnqueue(kind: kind, status: outcome.status).increment()
+            return Self.response(outcome)
         case .existing(let record):
             return try await answer(for: record, hash: hash)
         case .refused(.invalid):

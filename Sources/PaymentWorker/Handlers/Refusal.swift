@@ -8,7 +8,7 @@ enum Refusal {
     }
 
     static let notFound = make(404, "not_found", "Not found", "No such resource.")
-    static let seatUnavailable = make(409, "seat_unavailable", "Seat unavailable", "That seat is held or sold.")
+    static let seatUnavailable = Booking.seatUnavailable
     static let alreadyReserved = make(409, "already_reserved", "Already reserved",
                                       "You already hold the most seats allowed in this schedule (\(Booking.maxHoldsPerSchedule)).")
     static let alreadyPaid = make(409, "already_paid", "Already paid", "This reservation is already paid.")

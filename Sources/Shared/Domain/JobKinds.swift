@@ -67,4 +67,15 @@ public struct ReservationPayload: Codable, Sendable {
 public enum Booking {
     /// Live holds one user may have in one schedule.
     public static let maxHoldsPerSchedule = 4
+
+    /// The refusal of a reservation of a seat that is held or sold. The payment worker answers
+    /// with it, and so does the enqueue when a ``SeatCheck`` sees the seat taken: the same bytes.
+    public static let seatUnavailable = JobOutcome(
+        status: 409, body: ProblemDocument.json(status: 409, code: "seat_unavailable", title: "Seat unavailable",
+                                                detail: "That seat is held or sold."))
+
+    /// The check a `reserve_seat` job's enqueue makes (see ``SeatCheck``).
+    public static func seatCheck(_ payload: ReserveSeatPayload) -> SeatCheck {
+        SeatCheck(scheduleID: payload.scheduleId, seatNo: payload.seatNo, maxHolds: maxHoldsPerSchedule, refusal: seatUnavailable)
+    }
 }

@@ -44,6 +44,13 @@ public enum JobMetrics {
         Counter(label: "stagedoor_jobs_finished_total", dimensions: [("kind", key.kind.rawValue), ("status", String(key.status))])
     }
 
+    /// `stagedoor_gateway_refused_at_enqueue_total{kind,status}` (gateway): jobs stored finished by
+    /// their enqueue's seat check, never run by a worker (so not in `stagedoor_jobs_finished_total`).
+    public static func refusedAtEnqueue(kind: JobKind, status: Int) -> Counter { enqueueRefusals(KindStatus(kind: kind, status: status)) }
+    private static let enqueueRefusals = MadeOnce { (key: KindStatus) in
+        Counter(label: "stagedoor_gateway_refused_at_enqueue_total", dimensions: [("kind", key.kind.rawValue), ("status", String(key.status))])
+    }
+
     /// `stagedoor_job_retries_total{kind}`: attempts that threw and were rescheduled.
     public static func retries(kind: JobKind) -> Counter {
         Counter(label: "stagedoor_job_retries_total", dimensions: [("kind", kind.rawValue)])

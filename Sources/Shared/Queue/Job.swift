@@ -25,9 +25,12 @@ public struct NewJob: Sendable {
     /// The queue gate, checked inside the enqueue statement: when set, the job is inserted only if the
     /// queue token with this secret hash is `userID`'s and active (see ``QueueTokenRefusal``).
     public var requiredTokenHash: [UInt8]?
+    /// A seat the job would hold, checked inside the enqueue statement: when it is certainly taken,
+    /// the job is stored already finished with the check's refusal instead of queued (``SeatCheck``).
+    public var seatCheck: SeatCheck?
 
     public init(kind: JobKind, payload: String, userID: Int64? = nil, idempotencyKey: String? = nil,
-                requestHash: [UInt8]? = nil, maxAttempts: Int = 5, requiredTokenHash: [UInt8]? = nil) {
+                requestHash: [UInt8]? = nil, maxAttempts: Int = 5, requiredTokenHash: [UInt8]? = nil, seatCheck: SeatCheck? = nil) {
         self.kind = kind
         self.payload = payload
         self.userID = userID
@@ -35,6 +38,28 @@ public struct NewJob: Sendable {
         self.requestHash = requestHash
         self.maxAttempts = maxAttempts
         self.requiredTokenHash = requiredTokenHash
+        self.seatCheck = seatCheck
+    }
+}
+
+/// What the enqueue checks for a job that would hold a seat (sql/011). When the statement's
+/// snapshot shows the worker would refuse the job with `seat_unavailable` — the schedule exists, the
+/// seat is in its range, `userID` holds fewer than `maxHolds` live seats in the schedule (else the
+/// worker refuses with the hold limit first), and the seat is sold or held by a live hold — the job
+/// is stored finished with `refusal`, and no worker is woken for it. Otherwise it is queued as
+/// usual: the check can only refuse, never grant.
+public struct SeatCheck: Sendable {
+    public var scheduleID: Int64
+    public var seatNo: Int
+    public var maxHolds: Int
+    /// The outcome to store: the worker's own `seat_unavailable` refusal, byte for byte.
+    public var refusal: JobOutcome
+
+    public init(scheduleID: Int64, seatNo: Int, maxHolds: Int, refusal: JobOutcome) {
+        self.scheduleID = scheduleID
+        self.seatNo = seatNo
+        self.maxHolds = maxHolds
+        self.refusal = refusal
     }
 }
 

@@ -4,17 +4,19 @@ import PostgresNIO
 extension JobStore {
     /// Every SQL statement over `jobs`, in one place. Values are always bound.
     enum Statements {
-        /// Inserts jobs and commits, in one CALL (`stagedoor_enqueue_jobs`, sql/007), waking the
+        /// Inserts jobs and commits, in one CALL (`stagedoor_enqueue_jobs`, sql/007 and 011), waking the
         /// workers once if `notify` and any was inserted. The one row answers per job, in order:
         /// created; the id — the existing job's when the idempotency key was taken, 0 when that job
         /// is not visible yet (or is in this batch); and the gate — '' without a queue gate, else the
         /// required token's status as clients see it (`stagedoor_token_status`, sql/006) or
         /// `invalid` when it is unknown or another user's. A job whose gate is not `active` is not
         /// inserted; the gate in the statement spares the gateway a lookup of its own before each
-        /// reserve and pay. The row is sent only after the procedure's COMMIT, so an id is never
-        /// handed out for a row that was not committed. Prepared once per connection.
+        /// reserve and pay. A job with a ``SeatCheck`` that fails is stored finished with its refusal
+        /// and answered with that outcome (sql/011). The row is sent only after the procedure's
+        /// COMMIT, so an id is never handed out for a row that was not committed. Prepared once per
+        /// connection.
         struct Enqueue: PostgresPreparedStatement {
-            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[], $8::bool, $9::bytea[], NULL, NULL, NULL)"
+            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[], $8::bool, $9::bytea[], $10::bigint[], $11::int[], $12::int[], $13::int[], $14::text[], NULL, NULL, NULL, NULL, NULL)"
             /// One attempt per job, in input order.
             typealias Row = [EnqueueAttempt]
 
@@ -32,18 +34,25 @@ extension JobStore {
                 bindings.append(jobs.map(\.maxAttempts))
                 bindings.append(notify)
                 bindings.append(jobs.map { ByteBuffer(bytes: $0.requiredTokenHash ?? []) })
+                bindings.append(jobs.map { $0.seatCheck?.scheduleID ?? 0 })
+                bindings.append(jobs.map { $0.seatCheck?.seatNo ?? 0 })
+                bindings.append(jobs.map { $0.seatCheck?.maxHolds ?? 0 })
+                bindings.append(jobs.map { $0.seatCheck?.refusal.status ?? 0 })
+                bindings.append(jobs.map { $0.seatCheck?.refusal.body ?? "" })
                 return bindings
             }
 
-            /// The row's arrays, per job: inserted, its id (0 for none), its gate's status ('' for none).
+            /// The row's arrays, per job: inserted, its id (0 for none), its gate's status ('' for
+            /// none), and the outcome it was stored with when its seat check refused it (status 0 for none).
             func decodeRow(_ row: PostgresRow) throws -> [EnqueueAttempt] {
-                let (created, ids, gates) = try row.decode(([Bool], [Int64], [String]).self)
-                guard created.count == jobs.count, ids.count == jobs.count, gates.count == jobs.count else {
+                let (created, ids, gates, statuses, bodies) = try row.decode(([Bool], [Int64], [String], [Int], [String]).self)
+                guard [ids.count, gates.count, statuses.count, bodies.count, created.count].allSatisfy({ $0 == jobs.count }) else {
                     throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: created.count)
                 }
                 return jobs.indices.map { n in
                     EnqueueAttempt(id: ids[n] == 0 ? nil : ids[n], created: created[n],
-                                   refusal: QueueTokenRefusal(gateStatus: gates[n].isEmpty ? nil : gates[n]))
+                                   refusal: QueueTokenRefusal(gateStatus: gates[n].isEmpty ? nil : gates[n]),
+                                   outcome: statuses[n] == 0 ? nil : JobOutcome(status: statuses[n], body: bodies[n]))
                 }
             }
         }

@@ -47,13 +47,15 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// One job's row after a batched insert: refused by its queue gate, `created`, or the id of the
-    /// job that already had its idempotency key, or none of these (a concurrent insert of that key
-    /// was not yet visible: try again).
+    /// One job's row after a batched insert: refused by its queue gate, `created` (with the
+    /// `outcome` it was stored with if its seat check refused it), or the id of the job that already
+    /// had its idempotency key, or none of these (a concurrent insert of that key was not yet
+    /// visible: try again).
     struct EnqueueAttempt: Sendable {
         let id: Int64?
         let created: Bool
         let refusal: QueueTokenRefusal?
+        let outcome: JobOutcome?
     }
 
     private static func enqueueBatch(
@@ -62,7 +64,8 @@ public struct JobStore: Sendable {
         let notifyInline = coalescer?.claimInlineNotify() ?? true
         // One CALL inserts and commits: its row comes only after the commit (sql/007).
         let attempts = try await client.callCommitting(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger)
-        if !notifyInline, attempts.contains(where: \.created) { coalescer?.noteSkippedNotify() }
+        // Jobs stored finished by their seat check need no worker.
+        if !notifyInline, attempts.contains(where: { $0.created && $0.outcome == nil }) { coalescer?.noteSkippedNotify() }
         return attempts
     }
 
@@ -70,6 +73,8 @@ public struct JobStore: Sendable {
     public enum EnqueueResult: Sendable, Equatable {
         /// A new job was inserted.
         case created(id: Int64)
+        /// A new job was inserted already finished with this outcome: its ``SeatCheck`` refused it.
+        case finished(id: Int64, outcome: JobOutcome)
         /// A job with the same user, kind and idempotency key already exists.
         case existing(JobRecord)
         /// The job's queue gate refused it; nothing was inserted.
@@ -79,7 +84,8 @@ public struct JobStore: Sendable {
     /// Inserts a job and wakes the workers, in one statement and one commit — shared with the
     /// enqueues running concurrently in this process (see ``Batcher``).
     /// With an idempotency key already used by this user for this kind, returns the existing job
-    /// instead; with a queue gate that refuses, inserts nothing and says why.
+    /// instead; with a queue gate that refuses, inserts nothing and says why; with a seat check
+    /// that refuses, inserts the job already finished.
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
         // statement's snapshot (or be in the same batch): ON CONFLICT then skips, but the lookup
@@ -88,7 +94,7 @@ public struct JobStore: Sendable {
             let attempt = try await enqueues.submit(job)
             if let refusal = attempt.refusal { return .refused(refusal) }
             guard let id = attempt.id else { continue }
-            if attempt.created { return .created(id: id) }
+            if attempt.created { return attempt.outcome.map { .finished(id: id, outcome: $0) } ?? .created(id: id) }
             if let record = try await find(id: id) { return .existing(record) }
         }
         throw JobStoreError.enqueueRaceUnresolved
