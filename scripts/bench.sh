@@ -168,6 +168,8 @@ if has booking; then
     { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"; for c in $(pgrep -P "$pm"); do ticks "$c"; done; } | awk '{ s += $1 } END { print s + 0 }'
   }
   reaped_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+  # per T0 T1: CPU µs per request between two tick readings, over $count requests.
+  per() { awk -v d="$(( $2 - $1 ))" -v n="${count:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%d", d * 1000000 / hz / n; else print "–" }'; }
   # Warm the gateway and the worker (connections, prepared statements).
   load reserve --connections 64 --seconds 3 --fixtures warm > /dev/null 2>&1 || { echo "the warm-up run failed" >&2; exit 1; }
   # closed_loop LABEL FIXTURES PORT GATEWAY_PID: one row of the closed-loop table, on fresh fixtures;
@@ -186,7 +188,6 @@ if has booking; then
     rate=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%d", $2 }')
     statuses=$(echo "$out" | sed -n 's/^statuses: //p')
     count=$(echo "$statuses" | tr ' ' '\n' | sed -n 's/^201=//p')
-    per() { awk -v d="$(( $2 - $1 ))" -v n="${count:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%d", d * 1000000 / hz / n; else print "–" }'; }
     cpu_line="gateway $(per "$g0" "$g1") µs, payment worker $(per "$w0" "$w1") µs, PostgreSQL $(per "$p0" "$p1") µs, wrk $(per "$l0" "$l1") µs"
     echo "| $1 | $rate | $(echo "$out" | sed -n 's/^latency: //p') | $statuses | $(psql_db httpbench "SELECT count(*) FROM reservations WHERE schedule_id IN ($schedules)") |"
   }
@@ -242,6 +243,30 @@ if has booking; then
   echo
   echo "Answers over 50 ms, by second of the open loop (second: how many):$slow_seconds"
   echo
+  # The hot seat: 10,000 fixture users ask for one seat over 256 connections, as fast as those go;
+  # the time from the first send to the last answer. Driven by wrk (scripts/wrk/hot-seat.lua) since
+  # 2026-12-02: stagedoor-load spent about 340 µs of the shared CPU per request (measured in this
+  # section, fixtures included) against about 40 for wrk, a third of the machine. The burst is then
+  # run once more with `stagedoor-load hot-seat`, the driver of every earlier hot-seat figure, on
+  # its own fixtures, so the figures of different days can still be compared.
+  load reserve --seconds 0 --fixtures hotseat --users 10000 > /dev/null
+  hot_schedule=$(psql_db httpbench "SELECT min(s.id) FROM schedules s JOIN concerts c ON c.id = s.concert_id WHERE c.title = 'hotseat'")
+  settle_fixtures
+  g0=$(ticks "$gw_pid"); w0=$(ticks $pw_pid); p0=$(pg_ticks); l0=$(reaped_ticks)
+  out=$(THREADS=2 PREFIX=hotseat SCHEDULE=$hot_schedule REQUESTS=10000 \
+    wrk -t2 -c256 -d60s --timeout 30s -s scripts/wrk/hot-seat.lua "http://127.0.0.1:$gw_port" 2>&1)
+  g1=$(ticks "$gw_pid"); w1=$(ticks $pw_pid); p1=$(pg_ticks); l1=$(reaped_ticks)
+  count=10000
+  echo
+  echo "### Hot seat: 10000 reservations of one seat, 256 connections"
+  echo
+  echo "| driver | all answered after | answered | answers | latency per request | reservations of the seat in the database |"
+  echo "|---|---:|---:|---|---|---:|"
+  echo "| wrk (scripts/wrk/hot-seat.lua) | $(echo "$out" | sed -n 's/^elapsed: //p') | $(echo "$out" | sed -n 's/^answered: //p') | $(echo "$out" | sed -n 's/^statuses: //p') | $(echo "$out" | sed -n 's/^latency: //p') | $(psql_db httpbench "SELECT count(*) FROM reservations WHERE schedule_id = $hot_schedule AND seat_no = 1") |"
+  echo
+  echo "CPU per hot-seat request (wrk run): gateway $(per "$g0" "$g1") µs, payment worker $(per "$w0" "$w1") µs, PostgreSQL $(per "$p0" "$p1") µs, wrk $(per "$l0" "$l1") µs"
+  echo
+  echo "The same burst driven by stagedoor-load (fixtures written first; every hot-seat figure before 2026-12-02):"
   settle
   load hot-seat --requests 10000 --connections 256
 fi
