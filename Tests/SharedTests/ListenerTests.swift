@@ -9,6 +9,33 @@ import TestSupport
 struct ListenerTests {
     let logger = Logger(label: "test.listener")
 
+    @Test("a listener cancelled at any moment of its start stops within seconds, and its sessions are gone")
+    func cancelledWhileStarting() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            // Cancelled 0–30 ms after it starts: before, during and after its connect, LISTEN and first
+            // ping. Cancelled while its LISTEN was in flight, a session could hang forever in PostgresNIO
+            // (about one gateway test in thirty did); the listener must stop anyway.
+            for round in 0..<150 {
+                let listener = NotificationListener(
+                    url: url, channels: [JobStore.doneChannel], applicationName: "stagedoor-test-cancel", logger: logger,
+                    onConnect: {}, onNotification: { _, _ in })
+                let running = Task { try await listener.run() }
+                try await Task.sleep(for: .microseconds(Int.random(in: 0...30_000)))
+                running.cancel()
+                do {
+                    try await withAbandonableDeadline(.seconds(5)) { try await running.value }
+                } catch is DeadlineExceeded {
+                    Issue.record("round \(round): the cancelled listener had not stopped after 5 s")
+                    return
+                }
+            }
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await client.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'stagedoor-test-cancel'", as: Int64.self) == 0
+            })
+        }
+    }
+
     @Test("a job enqueued while the worker's listener is disconnected still runs, without waiting for the poll")
     func enqueueWhileDisconnected() async throws {
         try await TestDatabase.withDatabase { client, url in

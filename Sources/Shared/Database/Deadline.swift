@@ -118,3 +118,50 @@ final class ResumeOnce<T: Sendable>: Sendable {
         return first
     }
 }
+
+/// Runs `operation` in a task of its own, which the caller's cancellation cancels too; once
+/// cancelled, the caller waits at most `grace` for it to end, then throws `CancellationError` and
+/// abandons it.
+///
+/// For work that must never hold up a shutdown, whatever PostgresNIO (1.33) does underneath: a
+/// `LISTEN` session cancelled while its LISTEN was in flight could leave its next query waiting
+/// forever, ignoring cancellation and the connection's close — a gateway test that ended within
+/// milliseconds of starting its listener hung about once in thirty runs, and a SIGTERM at that
+/// moment would have hung the gateway's shutdown the same way.
+public func withCancellationGrace<T: Sendable>(
+    _ grace: Duration,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let gate = ResumeOnce<T>()
+    let work = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
+    @Sendable func stopWaitingAfterGrace() {
+        let timer = EventLoopTimer.schedule(after: grace) { gate.resume(with: .failure(CancellationError())) }
+        gate.onResume { timer.cancel() }
+    }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            gate.set(continuation)
+            let task = Task {
+                do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
+            }
+            let cancelledAlready = work.withLock { state in
+                state.task = task
+                return state.cancelled
+            }
+            if cancelledAlready {
+                task.cancel()
+                stopWaitingAfterGrace()
+            }
+        }
+    } onCancel: {
+        // Whichever of this and the task's start comes second cancels the task and starts the grace.
+        let task = work.withLock { state in
+            state.cancelled = true
+            return state.task
+        }
+        if let task {
+            task.cancel()
+            stopWaitingAfterGrace()
+        }
+    }
+}

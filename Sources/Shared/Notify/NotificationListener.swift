@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Holds one dedicated `LISTEN` session and hands its notifications to `onNotification`.
 ///
@@ -38,26 +39,32 @@ public struct NotificationListener: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            var failures = 0
+            let failures = FailureCount()
             while !Task.isCancelled {
                 do {
-                    try await listenOnce { failures = 0 }
+                    // A session of its own, given a second to end once cancelled (see withCancellationGrace).
+                    try await withCancellationGrace(.seconds(1)) { try await listenOnce { failures.reset() } }
                 } catch {
                     if Task.isCancelled { break }
                     logger.warning("listener lost its session", metadata: ["error": "\(String(reflecting: error))"])
                 }
-                failures += 1
-                try? await Task.sleep(for: reconnectDelay.delay(afterAttempt: failures))
+                try? await Task.sleep(for: reconnectDelay.delay(afterAttempt: failures.next()))
             }
         }
     }
 
     /// One session: connect, LISTEN on every channel, announce, then pump until something fails.
-    private func listenOnce(connected: () -> Void) async throws {
+    /// Cancelled, it closes its connection at once, so even a session stuck in PostgresNIO ends on
+    /// the server.
+    private func listenOnce(connected: @escaping @Sendable () -> Void) async throws {
         let connection = try await PostgresConnection.connect(
             configuration: url.connectionConfiguration(applicationName: applicationName), id: 1, logger: logger)
         do {
-            try await pump(connection, connected: connected)
+            try await withTaskCancellationHandler {
+                try await pump(connection, connected: connected)
+            } onCancel: {
+                _ = connection.close() as EventLoopFuture<Void>
+            }
         } catch {
             try? await connection.close()
             throw error
@@ -116,6 +123,14 @@ public struct NotificationListener: Service {
             }
         }
     }
+}
+
+/// Failed sessions in a row, for the reconnect backoff; a session that got as far as listening resets it.
+private final class FailureCount: Sendable {
+    private let count = Mutex(0)
+    func reset() { count.withLock { $0 = 0 } }
+    /// Counts a failure and returns the count.
+    func next() -> Int { count.withLock { $0 += 1; return $0 } }
 }
 
 /// Why a listening session was dropped.
