@@ -1,4 +1,4 @@
--- Shared by reserve.lua and reserve-paced.lua: the fixtures of `stagedoor-load reserve --seconds 0
+-- Shared by reserve.lua, reserve-paced.lua and hot-seat.lua: the fixtures of `stagedoor-load reserve --seconds 0
 -- --fixtures <PREFIX>` (users <PREFIX>key<n> with active tokens <PREFIX>tok<n>, n = 1..USERS; the
 -- schedules in SCHEDULES, ids comma-separated, SEATS seats each) and the request that books seat
 -- number `index` of the run: seat index mod SEATS of schedule index div SEATS.
@@ -8,20 +8,24 @@ local prefix = os.getenv("PREFIX")
 local users = tonumber(os.getenv("USERS"))
 local seats = tonumber(os.getenv("SEATS") or "1000")
 local schedules = {}
-for schedule in string.gmatch(os.getenv("SCHEDULES"), "%d+") do table.insert(schedules, schedule) end
+for schedule in string.gmatch(os.getenv("SCHEDULES") or "", "%d+") do table.insert(schedules, schedule) end
 
 -- The first seat index of the run (START, default 0).
 booking.first_seat = tonumber(os.getenv("START") or "0")
 
-function booking.request(index)
-  local schedule = schedules[math.floor(index / seats) + 1]
-  if schedule == nil then error("out of seats: make more schedules") end
-  local user = index % users + 1
+-- The request of fixture user number `user` for seat `seat` of schedule `schedule`.
+function booking.reserve_as(user, schedule, seat)
   return wrk.format("POST", "/v1/reservations", {
     ["Authorization"] = "Bearer " .. prefix .. "key" .. user,
     ["X-Queue-Token"] = prefix .. "tok" .. user,
     ["Content-Type"] = "application/json",
-  }, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. (index % seats + 1) .. '}')
+  }, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. seat .. '}')
+end
+
+function booking.request(index)
+  local schedule = schedules[math.floor(index / seats) + 1]
+  if schedule == nil then error("out of seats: make more schedules") end
+  return booking.reserve_as(index % users + 1, schedule, index % seats + 1)
 end
 
 return booking

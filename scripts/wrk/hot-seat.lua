@@ -5,7 +5,7 @@
 -- a connection with nothing left to send waits. When every answer is in, wrk is interrupted, so
 -- the run ends then (run it with a -d that bounds it) and prints: the time from the first send to
 -- the last answer, the answers by status (409s by problem code), and each request's latency.
--- Run from the repository's root.
+-- Requests as booking.lua makes them. Run from the repository's root.
 local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } stagedoor_timespec;
@@ -20,11 +20,11 @@ local function now_ms()
   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
 end
 
-local prefix = os.getenv("PREFIX")
+package.path = "scripts/wrk/?.lua;" .. package.path
+local booking = require("booking")
 local schedule = os.getenv("SCHEDULE")
 local requests = tonumber(os.getenv("REQUESTS"))
 local thread_count = tonumber(os.getenv("THREADS") or "2")
-local body = '{"scheduleId": ' .. schedule .. ', "seatNo": 1}'
 
 -- One flag per thread in memory every thread's Lua state can reach: set when the thread has all its
 -- answers. The thread that sees every flag set interrupts wrk.
@@ -61,11 +61,7 @@ function request()
     sent = sent + 1
     next_user = next_user + thread_count
   end
-  return wrk.format("POST", "/v1/reservations", {
-    ["Authorization"] = "Bearer " .. prefix .. "key" .. user,
-    ["X-Queue-Token"] = prefix .. "tok" .. user,
-    ["Content-Type"] = "application/json",
-  }, body)
+  return booking.reserve_as(user, schedule, 1)
 end
 
 function response(status, headers, answer)
