@@ -1,12 +1,17 @@
 /// How many waiting tokens one tick may admit: the configured rate over the time since the last
 /// tick (fractions carried to the next tick, so 2.5/s alternates 2 and 3), never above the cap on
 /// active tokens, and never a burst after a long stall or while the line was empty.
+///
+/// Its clock is the tick transaction's `now()` (the time each admitted token records as its
+/// `activated_at`), not the process's: the rate is then exact where fans and operators see it. The
+/// process's clock would differ by however long the tick's first statement took, which on a busy
+/// machine is a good part of a tick.
 struct AdmissionPlan: Sendable {
     let admitPerSecond: Double
     let maxActive: Int
     let tick: Duration
     private var carry: Double = 0
-    private var lastTick: ContinuousClock.Instant?
+    private var lastTick: Duration?
 
     init(admitPerSecond: Double, maxActive: Int, tick: Duration) {
         self.admitPerSecond = admitPerSecond
@@ -14,10 +19,12 @@ struct AdmissionPlan: Sendable {
         self.tick = tick
     }
 
-    /// The most this tick may admit, given the number of tokens active now.
-    mutating func allowance(at now: ContinuousClock.Instant, active: Int) -> Int {
-        // A late tick (a busy machine) still admits for the time that passed, up to 2 s or two ticks.
-        let elapsed = lastTick.map { min(now - $0, max(tick * 2, .seconds(2))) } ?? tick
+    /// The most this tick may admit, given the tick's time (any fixed origin: the database's
+    /// `now()` since the epoch) and the number of tokens active now.
+    mutating func allowance(at now: Duration, active: Int) -> Int {
+        // A late tick (a busy machine) still admits for the time that passed, up to 2 s or two ticks;
+        // a clock set back makes that one tick admit nothing.
+        let elapsed = lastTick.map { min(max(now - $0, .zero), max(tick * 2, .seconds(2))) } ?? tick
         lastTick = now
         carry += admitPerSecond * elapsed.secondsValue
         let room = max(0, maxActive - active)

@@ -83,13 +83,13 @@ struct AdmissionService: Service {
         let idle = settings.waitingIdleTTL.secondsValue
         try await connection.run("BEGIN", logger: logger)
         do {
-            var expiredActive = 0, expiredIdle = 0, active = 0, lastSeq: Int64 = 0, through: Int64 = 0
+            var expiredActive = 0, expiredIdle = 0, active = 0, lastSeq: Int64 = 0, through: Int64 = 0, now: Int64 = 0
             for try await row in try await connection.query(AdmissionStatements.expire(idleTTL: idle), logger: logger)
-                .decode((Int, Int, Int, Int64, Int64).self) {
-                (expiredActive, expiredIdle, active, lastSeq, through) = row
+                .decode((Int, Int, Int, Int64, Int64, Int64).self) {
+                (expiredActive, expiredIdle, active, lastSeq, through, now) = row
             }
             active -= expiredActive
-            let allowance = plan.allowance(at: .now, active: active)
+            let allowance = plan.allowance(at: .microseconds(now), active: active)
             var admitted = 0
             for try await row in try await connection.query(
                 AdmissionStatements.admit(limit: allowance, activeTTL: settings.activeTTL.secondsValue, activeBefore: active,

@@ -3,7 +3,8 @@ import PostgresNIO
 /// The admission tick's statements, run by the leader on its own session.
 enum AdmissionStatements {
     /// Expires active tokens past their TTL and waiting tokens not polled within the idle TTL;
-    /// returns (expired active, expired idle, active before this statement, last issued seq, admitted through).
+    /// returns (expired active, expired idle, active before this statement, last issued seq, admitted through,
+    /// the transaction's `now()` in microseconds since the epoch).
     static func expire(idleTTL: Double) -> PostgresQuery {
         """
         WITH expired_active AS (
@@ -18,7 +19,8 @@ enum AdmissionStatements {
         SELECT (SELECT count(*) FROM expired_active), (SELECT count(*) FROM expired_idle),
                (SELECT count(*) FROM queue_tokens WHERE status = 'active'),
                (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM queue_token_seq),
-               (SELECT admitted_through FROM waiting_room WHERE id = 1)
+               (SELECT admitted_through FROM waiting_room WHERE id = 1),
+               (extract(epoch FROM now()) * 1000000)::int8
         """
     }
 
