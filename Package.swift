@@ -45,6 +45,7 @@ let package = Package(
                 .embedInCode("009_job_functions_cached_plans.sql"),
                 .embedInCode("010_dead_jobs_index.sql"),
                 .embedInCode("011_enqueue_seat_refusal.sql"),
+                .embedInCode("012_enqueue_replay_first.sql"),
             ]
         ),
         .target(

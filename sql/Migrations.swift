@@ -31,6 +31,7 @@ public enum Migrations {
         Migration(version: 9, name: "009_job_functions_cached_plans.sql", sql: text(PackageResources._09_job_functions_cached_plans_sql)),
         Migration(version: 10, name: "010_dead_jobs_index.sql", sql: text(PackageResources._10_dead_jobs_index_sql)),
         Migration(version: 11, name: "011_enqueue_seat_refusal.sql", sql: text(PackageResources._11_enqueue_seat_refusal_sql)),
+        Migration(version: 12, name: "012_enqueue_replay_first.sql", sql: text(PackageResources._12_enqueue_replay_first_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String {

@@ -52,6 +52,11 @@ struct PointsTests {
             #expect(again["balance"] as? Int == 700)
             let other = try await api.call(.post, "/v1/points/charge", key: user.key, body: #"{"amount": 800}"#, headers: key)
             ErrorPathTests.expectProblem(other, 409, "idempotency_conflict")
+            // A body the gateway refuses before any enqueue is still checked against the key first.
+            ErrorPathTests.expectProblem(try await api.call(.post, "/v1/points/charge", key: user.key, body: #"{"amount": 0}"#, headers: key),
+                                         409, "idempotency_conflict")
+            ErrorPathTests.expectProblem(try await api.call(.post, "/v1/points/charge", key: user.key, body: #"{"amount": 0}"#,
+                                                            headers: [.idempotencyKey: "charge-2"]), 400, "invalid_request")
             ErrorPathTests.expectProblem(
                 try await api.call(.post, "/v1/points/charge", key: user.key, body: #"{"amount": 1}"#, headers: [.idempotencyKey: "bad key"]),
                 400, "invalid_request")

@@ -103,6 +103,22 @@ struct QueueGateTests {
                                           body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}", headers: replayable)
             #expect(held.status == 201)
             #expect(try await db.scalar("SELECT count(*) FROM jobs WHERE kind = 'reserve_seat' AND user_id = \(ada.id)", as: Int64.self) == 1)
+            // A replay that the gateway refuses before its enqueue (no queue token, another body) is
+            // still answered as a replay; a new key with the same refusals is not.
+            let noToken = try await api.call(.post, "/v1/reservations", key: ada.key,
+                                             body: "{\"seatNo\": 1, \"scheduleId\": \(schedule)}", headers: replayable)
+            #expect(noToken.status == 201 && noToken["reservationId"] as? Int == held["reservationId"] as? Int)
+            for other in [#"{"x": 1}"#, "not json"] {
+                ErrorPathTests.expectProblem(try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken, body: other,
+                                                                headers: replayable), 409, "idempotency_conflict")
+            }
+            let fresh: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "seat-2"]
+            ErrorPathTests.expectProblem(try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken, body: #"{"x": 1}"#,
+                                                            headers: fresh), 400, "invalid_request")
+            ErrorPathTests.expectProblem(try await api.call(.post, "/v1/reservations", key: ada.key,
+                                                            body: "{\"scheduleId\": \(schedule), \"seatNo\": 2}", headers: fresh),
+                                         401, "queue_token_invalid")
+            #expect(try await db.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 1)
 
             // Each way a token stops being active, as the gate inside the enqueue sees it — including
             // the two the queue worker has not marked yet (past ACTIVE_TTL; waiting and idle past its TTL).

@@ -120,6 +120,32 @@ struct JobStoreTests {
         }
     }
 
+    @Test("a used key gets its job back before the queue gate: a retry answers although the token is done; a new key is refused")
+    func replayBeforeGate() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            let userID = try #require(try await client.scalar(
+                "INSERT INTO users (name, api_key_hash) VALUES ('ada', sha256('k')) RETURNING id", as: Int64.self))
+            try await client.query("""
+                INSERT INTO queue_tokens (user_id, token_hash, salt, status, activated_at, expires_at)
+                VALUES (\(userID), sha256('tok'), '\\x00000000000000000000000000000000'::bytea, 'active', now(), now() + interval '1 hour')
+                """)
+            let store = JobStore(client: client, logger: logger)
+            let gate = Secrets.sha256("tok")
+            func pay(key: String) -> NewJob {
+                NewJob(kind: JobKind("pay"), payload: "{}", userID: userID, idempotencyKey: key, requestHash: Array("body".utf8),
+                       requiredTokenHash: gate)
+            }
+            guard case .created(let id) = try await store.enqueue(pay(key: "pay-1")) else { Issue.record("not created"); return }
+            try await client.query("UPDATE queue_tokens SET status = 'done', ended_at = now()")
+
+            let retried = try await store.enqueue(pay(key: "pay-1"))
+            guard case .existing(let record) = retried else { Issue.record("the retry was not answered with its job: \(retried)"); return }
+            #expect(record.id == id)
+            #expect(try await store.enqueue(pay(key: "pay-2")) == .refused(.notActive(status: "done")))
+            #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 1)
+        }
+    }
+
     @Test("the same key for another kind or user is another job")
     func keyIsScopedByUserAndKind() async throws {
         try await TestDatabase.withDatabase { client, _ in

@@ -13,13 +13,19 @@ for schedule in string.gmatch(os.getenv("SCHEDULES") or "", "%d+") do table.inse
 -- The first seat index of the run (START, default 0).
 booking.first_seat = tonumber(os.getenv("START") or "0")
 
+-- With KEYED=1 each request carries an Idempotency-Key of its own, as API.md's clients send to
+-- make a reservation safe to retry.
+local keyed = os.getenv("KEYED") == "1"
+
 -- The request of fixture user number `user` for seat `seat` of schedule `schedule`.
 function booking.reserve_as(user, schedule, seat)
-  return wrk.format("POST", "/v1/reservations", {
+  local headers = {
     ["Authorization"] = "Bearer " .. prefix .. "key" .. user,
     ["X-Queue-Token"] = prefix .. "tok" .. user,
     ["Content-Type"] = "application/json",
-  }, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. seat .. '}')
+  }
+  if keyed then headers["Idempotency-Key"] = "hold-" .. schedule .. "-" .. seat end
+  return wrk.format("POST", "/v1/reservations", headers, '{"scheduleId": ' .. schedule .. ', "seatNo": ' .. seat .. '}')
 end
 
 function booking.request(index)

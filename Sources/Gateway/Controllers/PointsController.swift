@@ -57,12 +57,17 @@ struct PointsController<Context: RequestContext> {
 
     func charge(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let (write, replay) = try await replies.begin(request, userID: caller.userID, kind: .chargePoints)
-        if let replay { return replay }
-        let body = try JSONBody.decode(ChargeRequest.self, from: write.body)
-        guard Points.chargeRange.contains(body.amount) else {
-            throw Problem.invalidRequest("'amount' must be a whole number from 1 to 1,000,000,000.")
+        // A replay is answered by the enqueue (sql/012), or below if the body is refused first.
+        let write = try await replies.begin(request, userID: caller.userID, kind: .chargePoints)
+        let amount: Int64
+        do {
+            amount = try JSONBody.decode(ChargeRequest.self, from: write.body).amount
+            guard Points.chargeRange.contains(amount) else {
+                throw Problem.invalidRequest("'amount' must be a whole number from 1 to 1,000,000,000.")
+            }
+        } catch {
+            return try await replies.replay(of: write, orThrow: error)
         }
-        return try await replies.run(write, payload: ChargePointsPayload(userId: caller.userID, amount: body.amount))
+        return try await replies.run(write, payload: ChargePointsPayload(userId: caller.userID, amount: amount))
     }
 }

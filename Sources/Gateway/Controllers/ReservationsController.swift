@@ -40,18 +40,24 @@ struct ReservationsController<Context: RequestContext> {
     }
 
     /// A write behind the queue gate, as a job whose payload `validate` makes from the caller and
-    /// the body. The queue token is checked inside the enqueue statement, not looked up first: one
-    /// batched round trip per request instead of two. Refusals come in API.md's order: the key (and
-    /// its rate limit), the idempotency replay, the body, then the queue token.
+    /// the body. The queue token and any earlier request with the same Idempotency-Key are checked
+    /// inside the enqueue statement, not looked up first: one batched round trip per request.
+    /// Refusals come in API.md's order: the key (and its rate limit), the idempotency replay, the
+    /// body, then the queue token.
     private func queuedWrite<Payload: Encodable>(
         _ request: Request, kind: JobKind, seatCheck: (Payload) -> SeatCheck? = { _ in nil },
         validate: (_ userID: Int64, _ body: ByteBuffer) throws -> Payload
     ) async throws -> Response {
         let userID = try await auth.authenticate(request).userID
-        let (write, replay) = try await replies.begin(request, userID: userID, kind: kind)
-        if let replay { return replay }
-        let payload = try validate(userID, write.body)
-        guard let token = QueueGate.tokenHeader(request) else { throw Problem.queueTokenInvalid }
+        let write = try await replies.begin(request, userID: userID, kind: kind)
+        let payload: Payload, token: String
+        do {
+            payload = try validate(userID, write.body)
+            guard let header = QueueGate.tokenHeader(request) else { throw Problem.queueTokenInvalid }
+            token = header
+        } catch {
+            return try await replies.replay(of: write, orThrow: error)
+        }
         return try await replies.run(write, payload: payload, gate: Secrets.sha256(token), seatCheck: seatCheck(payload))
     }
 

@@ -40,14 +40,26 @@ struct JobReplies: Sendable {
         let hash: [UInt8]
     }
 
-    /// Reads an idempotent write the way API.md orders it: the key is checked, and a replay of an
-    /// earlier request with that key is answered (or `409`) before the body is validated.
-    func begin(_ request: Request, userID: Int64, kind: JobKind) async throws -> (write: Write, replay: Response?) {
+    /// Reads an idempotent write: its key (checked) and its body.
+    ///
+    /// API.md answers a replay of an earlier request with the same key (or `409`) before the body
+    /// and the queue token are checked. The enqueue does that itself (sql/012): it returns the job
+    /// that already has the key before it looks at the gate, so a write needs no lookup of its own
+    /// — except one refused before its enqueue, which must go through ``replay(of:orThrow:)``.
+    func begin(_ request: Request, userID: Int64, kind: JobKind) async throws -> Write {
         let key = try Self.idempotencyKey(request)
         let body = try await JSONBody.collect(request)
         // The digest matters only beside a key (it tells a replay from a conflict); without one it is not stored.
-        let write = Write(userID: userID, kind: kind, key: key, body: body, hash: key == nil ? [] : Self.requestHash(body))
-        return (write, try await replay(userID: userID, kind: kind, key: key, hash: write.hash))
+        return Write(userID: userID, kind: kind, key: key, body: body, hash: key == nil ? [] : Self.requestHash(body))
+    }
+
+    /// The answer to a write refused before its enqueue (a bad body, no queue token): the replay
+    /// of an earlier request with its key if there was one (`409` if that body differed), else `refusal`.
+    func replay(of write: Write, orThrow refusal: any Error) async throws -> Response {
+        guard let replay = try await replay(userID: write.userID, kind: write.kind, key: write.key, hash: write.hash) else {
+            throw refusal
+        }
+        return replay
     }
 
     /// Enqueues `write` as a job with `payload` (behind the queue gate of the token with secret hash

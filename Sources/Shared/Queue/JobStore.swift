@@ -84,7 +84,8 @@ public struct JobStore: Sendable {
     /// Inserts a job and wakes the workers, in one statement and one commit — shared with the
     /// enqueues running concurrently in this process (see ``Batcher``).
     /// With an idempotency key already used by this user for this kind, returns the existing job
-    /// instead; with a queue gate that refuses, inserts nothing and says why; with a seat check
+    /// instead, whatever its queue gate would say now (sql/012: API.md answers replays before the
+    /// queue token); with a queue gate that refuses, inserts nothing and says why; with a seat check
     /// that refuses, inserts the job already finished.
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
