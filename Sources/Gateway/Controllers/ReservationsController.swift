@@ -66,7 +66,7 @@ struct ReservationsController<Context: RequestContext> {
         let id = try PathID.parse("reservationId", from: context)
         try await JSONBody.expectNone(request)
         return try await replies.run(kind: .cancelReservation, payload: ReservationPayload(userId: caller.userID, reservationId: id),
-                                     userID: caller.userID, key: nil, hash: [])
+                                     userID: caller.userID, key: nil, hash: .absent)
     }
 
     struct ReservationList: Encodable { let reservations: [ReservationBody] }

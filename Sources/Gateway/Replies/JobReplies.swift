@@ -21,23 +21,13 @@ struct JobReplies: Sendable {
         return key
     }
 
-    /// A digest of the body as a JSON value: key order and spacing do not matter.
-    static func requestHash(_ body: ByteBuffer) -> [UInt8] {
-        let data = Data(body.readableBytesView)
-        if let value = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-           let canonical = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
-            return Secrets.sha256(String(decoding: canonical, as: UTF8.self))
-        }
-        return Secrets.sha256(String(decoding: data, as: UTF8.self))
-    }
-
     /// A write request read up to its validation: its key, body and digest.
     struct Write: Sendable {
         let userID: Int64
         let kind: JobKind
         let key: String?
         let body: ByteBuffer
-        let hash: [UInt8]
+        let hash: RequestDigest
     }
 
     /// Reads an idempotent write: its key (checked) and its body.
@@ -50,7 +40,7 @@ struct JobReplies: Sendable {
         let key = try Self.idempotencyKey(request)
         let body = try await JSONBody.collect(request)
         // The digest matters only beside a key (it tells a replay from a conflict); without one it is not stored.
-        return Write(userID: userID, kind: kind, key: key, body: body, hash: key == nil ? [] : Self.requestHash(body))
+        return Write(userID: userID, kind: kind, key: key, body: body, hash: key == nil ? .absent : RequestDigest(body: body))
     }
 
     /// The answer to a write refused before its enqueue (a bad body, no queue token): the replay
@@ -71,7 +61,7 @@ struct JobReplies: Sendable {
     }
 
     /// The replay of an earlier request with this key, if there was one (`409` if its body differed).
-    func replay(userID: Int64, kind: JobKind, key: String?, hash: [UInt8]) async throws -> Response? {
+    func replay(userID: Int64, kind: JobKind, key: String?, hash: RequestDigest) async throws -> Response? {
         guard let key else { return nil }
         guard let existing = try await database.run({ _ in try await jobs.find(userID: userID, kind: kind, idempotencyKey: key) }) else {
             return nil
@@ -82,10 +72,10 @@ struct JobReplies: Sendable {
     /// Enqueues the job and answers with its outcome (or 202); with a `gate`, only if the queue token
     /// with that secret hash is the user's and active (`401`/`403` otherwise, nothing enqueued); with
     /// a `seatCheck` that finds the seat taken, with its refusal at once (the job stored finished).
-    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: [UInt8], gate: [UInt8]? = nil,
+    func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: RequestDigest, gate: [UInt8]? = nil,
              seatCheck: SeatCheck? = nil) async throws -> Response {
         let json = String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
-        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash, maxAttempts: maxAttempts,
+        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts,
                          requiredTokenHash: gate, seatCheck: seatCheck)
         let started = ContinuousClock.now
         let enqueued = try await database.run({ _ in try await jobs.enqueue(job) })
@@ -107,8 +97,8 @@ struct JobReplies: Sendable {
         }
     }
 
-    private func answer(for record: JobRecord, hash: [UInt8]) async throws -> Response {
-        guard record.requestHash == hash else {
+    private func answer(for record: JobRecord, hash: RequestDigest) async throws -> Response {
+        guard hash.matches(record.requestHash) else {
             throw Problem(status: .conflict, code: "idempotency_conflict", title: "Idempotency conflict",
                           detail: "This Idempotency-Key was used with a different request body.")
         }
