@@ -182,7 +182,7 @@ if has booking; then
     settle_fixtures
     local g0 w0 p0 l0 g1 w1 p1 l1 out statuses count
     g0=$(ticks "$4"); w0=$(ticks $pw_pid); p0=$(pg_ticks); l0=$(reaped_ticks)
-    out=$(THREADS=2 PREFIX="$2" USERS=20000 SCHEDULES=$schedules \
+    out=$(KEYED=${KEYED:-} THREADS=2 PREFIX="$2" USERS=20000 SCHEDULES=$schedules \
       wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s scripts/wrk/reserve.lua "http://127.0.0.1:$3" 2>&1)
     g1=$(ticks "$4"); w1=$(ticks $pw_pid); p1=$(pg_ticks); l1=$(reaped_ticks)
     rate=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%d", $2 }')
@@ -202,11 +202,16 @@ if has booking; then
   gw_port=$started_port gw_pid=$started_pid
   load reserve --connections 64 --seconds 3 --fixtures warm1 > /dev/null 2>&1 || { echo "the one-loop warm-up run failed" >&2; exit 1; }
   closed_loop "the same; gateway: EVENT_LOOPS=1" closed1 "$gw_port" "$gw_pid"
+  one_loop_rate=$rate one_loop_cpu=$cpu_line
+  # Once more with an Idempotency-Key on every reservation, as API.md's clients send to retry
+  # safely: the replay check is part of the enqueue (sql/012), and the body's digest is computed.
+  KEYED=1 closed_loop "the same with an Idempotency-Key on each reservation; gateway: EVENT_LOOPS=1" keyed1 "$gw_port" "$gw_pid"
+  keyed_cpu=$cpu_line rate=$one_loop_rate
   echo
   echo "(Every answer is counted by status; the database holds one reservation per 201, plus the few"
   echo "requests still in flight when wrk stopped.)"
   echo
-  echo "CPU per reservation: default gateway: $default_cpu; EVENT_LOOPS=1: $cpu_line"
+  echo "CPU per reservation: default gateway: $default_cpu; EVENT_LOOPS=1: $one_loop_cpu; with keys: $keyed_cpu"
   echo
   echo "The open loop and the hot seat below run against the EVENT_LOOPS=1 gateway."
   # The open loop at half the closed loop's rate, and at 2,500/s: half of issue 4's 5,000/s target.
