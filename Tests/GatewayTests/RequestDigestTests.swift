@@ -45,7 +45,7 @@ struct RequestDigestTests {
     @Test("text that is not one JSON value has no canonical form, and is digested as its bytes")
     func notJSON() {
         let bad = ["", " ", "{", "}", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "{a:1}", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul",
-                   "{} x", "[] []", #""\x""#, #""\ud800""#, #""\udc00""#, #""\u12""#, "\"a\u{1}b\"", "\"open", "NaN", "1e999",
+                   "{} x", "[] []", #""\x""#, #""\ud800""#, #""\udc00""#, #""\u12""#, #""\u+041""#, #""\u-041""#, #""\u00g1""#, "\"a\u{1}b\"", "\"open", "NaN", "1e999",
                    String(repeating: "[", count: 100) + String(repeating: "]", count: 100)]
         for text in bad {
             #expect(Self.canonical(text) == nil, "\(text)")
