@@ -46,10 +46,10 @@ struct JobReplies: Sendable {
     /// The answer to a write refused before its enqueue (a bad body, no queue token): the replay
     /// of an earlier request with its key if there was one (`409` if that body differed), else `refusal`.
     func replay(of write: Write, orThrow refusal: any Error) async throws -> Response {
-        guard let replay = try await replay(userID: write.userID, kind: write.kind, key: write.key, hash: write.hash) else {
-            throw refusal
-        }
-        return replay
+        guard let key = write.key,
+              let existing = try await database.run({ _ in try await jobs.find(userID: write.userID, kind: write.kind, idempotencyKey: key) })
+        else { throw refusal }
+        return try await answer(for: existing, hash: write.hash)
     }
 
     /// Enqueues `write` as a job with `payload` (behind the queue gate of the token with secret hash
@@ -58,15 +58,6 @@ struct JobReplies: Sendable {
     func run(_ write: Write, payload: some Encodable, gate: [UInt8]? = nil, seatCheck: SeatCheck? = nil) async throws -> Response {
         try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash, gate: gate,
                       seatCheck: seatCheck)
-    }
-
-    /// The replay of an earlier request with this key, if there was one (`409` if its body differed).
-    func replay(userID: Int64, kind: JobKind, key: String?, hash: RequestDigest) async throws -> Response? {
-        guard let key else { return nil }
-        guard let existing = try await database.run({ _ in try await jobs.find(userID: userID, kind: kind, idempotencyKey: key) }) else {
-            return nil
-        }
-        return try await answer(for: existing, hash: hash)
     }
 
     /// Enqueues the job and answers with its outcome (or 202); with a `gate`, only if the queue token
