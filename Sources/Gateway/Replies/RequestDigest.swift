@@ -51,7 +51,8 @@ struct RequestDigest: Sendable {
 
     /// One JSON text (RFC 8259) in a canonical form, or nil if it is not one: no whitespace;
     /// object members sorted by their keys' UTF-8 bytes, the last of duplicate keys kept; strings
-    /// with only `"`, `\` and control characters escaped (as `\"`, `\\`, `\u00XX`); numbers that
+    /// escaped as the project's other hand-written JSON is (``JSONObjectText``: only `"`, `\` and
+    /// control characters, as `\"`, `\\`, `\n`-style or `\u00XX`); numbers that
     /// are whole and within ±2^53 as integers (`7`, `7.0`, `0.7e1` and `70e-1` are all `7`), others
     /// as Swift writes the nearest `Double`.
     static func canonicalJSON(_ bytes: [UInt8]) -> [UInt8]? {
@@ -101,22 +102,7 @@ struct RequestDigest: Sendable {
         }
 
         static func writeString(_ bytes: [UInt8], to out: inout [UInt8]) {
-            let hex = Array("0123456789abcdef".utf8)
-            out.append(UInt8(ascii: "\""))
-            for byte in bytes {
-                switch byte {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                    out.append(UInt8(ascii: "\\"))
-                    out.append(byte)
-                case 0..<0x20:
-                    out.append(contentsOf: Array(#"\u00"#.utf8))
-                    out.append(hex[Int(byte >> 4)])
-                    out.append(hex[Int(byte & 0xF)])
-                default:
-                    out.append(byte)
-                }
-            }
-            out.append(UInt8(ascii: "\""))
+            JSONObjectText.write(utf8: bytes, to: &out)
         }
     }
 

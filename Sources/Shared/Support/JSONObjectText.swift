@@ -66,8 +66,13 @@ public struct JSONObjectText: Sendable {
     }
 
     static func write(string: String, to out: inout [UInt8]) {
+        write(utf8: string.utf8, to: &out)
+    }
+
+    /// Appends the JSON string literal of valid UTF-8 `bytes` to `out`, escaped as ``quoted(_:)`` does.
+    public static func write(utf8 bytes: some Sequence<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
