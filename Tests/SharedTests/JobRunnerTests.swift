@@ -93,11 +93,16 @@ struct JobRunnerTests {
                     await handler.reached.wait(upTo: .seconds(20))
                     // Mid-batch: five effects are written but not committed.
                     #expect(try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 0)
-                    let killed = try await client.scalar("""
-                        SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                        WHERE datname = current_database() AND application_name = 'stagedoor-test-runner' AND state = 'idle in transaction'
-                        """, as: Int64.self)
-                    #expect(killed == 1)
+                    // The runner's session shows "idle in transaction" only once its backend has
+                    // reported it, which can come a moment after the handler saw its statement
+                    // complete (CommandComplete is sent before that report): ask until it does.
+                    let killed = try await eventually(timeout: .seconds(10)) {
+                        try await client.scalar("""
+                            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                            WHERE datname = current_database() AND application_name = 'stagedoor-test-runner' AND state = 'idle in transaction'
+                            """, as: Int64.self) == 1
+                    }
+                    #expect(killed)
                     handler.release.signal()
                     try await group.waitForAll()
                 }
