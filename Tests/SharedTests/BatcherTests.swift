@@ -1,6 +1,7 @@
 import Shared
 import Synchronization
 import Testing
+import TestSupport
 
 /// Group commit in the application: concurrent requests leave together, each gets its own answer.
 @Suite("Batcher")
@@ -81,5 +82,35 @@ struct BatcherTests {
         #expect(try await blocker.value == 0)
         #expect(try await waiting.value == 2)
         #expect(seen.withLock { $0 } == [0, 2])
+    }
+
+    @Test("with a time limit: a batch that outlives its leader's deadline fails each of its requests and frees the slot; a request whose deadline passed in line never runs")
+    func deadlines() async throws {
+        let seen = Mutex<[Int]>([])
+        let parked = Mutex<CheckedContinuation<Void, Never>?>(nil)
+        let batcher = Batcher<Int, Int>(maxBatch: 10, maxInFlight: 1) { inputs in
+            seen.withLock { $0.append(contentsOf: inputs) }
+            // Input 0 hangs, ignoring cancellation, until released: a stuck statement.
+            if inputs.contains(0) { await withCheckedContinuation { continuation in parked.withLock { $0 = continuation } } }
+            return inputs
+        }
+        let started = ContinuousClock.now
+        let stuck = Task { try await batcher.submit(0, within: .milliseconds(300)) }
+        try await Task.sleep(for: .milliseconds(50))
+        // Waits in line behind the stuck batch with no timer of its own; its deadline passes there,
+        // and it is answered when the stuck batch is abandoned and the slot passes on.
+        let late = Task { try await batcher.submit(1, within: .milliseconds(200)) }
+        try await Task.sleep(for: .milliseconds(50))
+        // Arrives later with time to spare: runs once the stuck batch is abandoned.
+        let patient = Task { try await batcher.submit(2, within: .seconds(30)) }
+        await #expect(throws: DeadlineExceeded.self) { try await stuck.value }
+        await #expect(throws: DeadlineExceeded.self) { try await late.value }
+        #expect(try await patient.value == 2)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(seen.withLock { $0 } == [0, 2])
+        // Without a limit nothing changes, and the slot is free again.
+        #expect(try await batcher.submit(3) == 3)
+        #expect(await eventually { parked.withLock { $0 != nil } })
+        parked.withLock { $0 }?.resume()
     }
 }

@@ -58,6 +58,35 @@ struct TimerTests {
     }
 }
 
+@Suite("Coarse timers")
+struct CoarseTimerTests {
+    @Test("an action runs once, at or after its time and within a few ticks; a cancelled one never runs; the table empties")
+    func runsAndCancels() async throws {
+        let timers = CoarseTimer(tick: .milliseconds(10))
+        let ran = Mutex<[Int: ContinuousClock.Instant]>([:])
+        let started = ContinuousClock.now
+        // Scheduled out of order, and the later sweep is pulled in by the earlier entry.
+        timers.schedule(after: .milliseconds(300)) { ran.withLock { $0[3] = .now } }
+        timers.schedule(after: .milliseconds(100)) { ran.withLock { $0[1] = .now } }
+        let cancelled = timers.schedule(after: .milliseconds(150)) { ran.withLock { $0[2] = .now } }
+        timers.cancel(cancelled)
+        #expect(await eventually(timeout: .seconds(10)) { ran.withLock { $0.count } == 2 })
+        let times = ran.withLock { $0 }
+        #expect(times[2] == nil)
+        #expect(try #require(times[1]) - started >= .milliseconds(100))
+        #expect(try #require(times[3]) - started >= .milliseconds(300))
+        #expect(try #require(times[1]) < (try #require(times[3])))
+        #expect(timers.pendingCount == 0)
+        // 1,000 waits at once: each runs once.
+        let count = Counter()
+        for n in 0..<1000 { timers.schedule(after: .milliseconds(20 + n % 50)) { count.increment() } }
+        #expect(await eventually(timeout: .seconds(10)) { count.count == 1000 })
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(count.count == 1000)
+        #expect(timers.pendingCount == 0)
+    }
+}
+
 @Suite("A connection closed at its limit")
 struct ClosingTests {
     @Test("work still running at the limit has its connection closed and throws DeadlineExceeded; quick work is untouched")

@@ -58,7 +58,7 @@ final class Authenticator: Sendable {
     /// The user of credentials already read with ``credentials(_:)``, or `401 unauthorized`.
     func userID(digest: [UInt8]) async throws -> Int64 {
         if let userID = knownUser(digest: digest) { return userID }
-        let found = try await database.run { [lookups] _ in try await lookups.submit(digest) }
+        let found = try await database.batched { try await lookups.submit(digest, within: $0) }
         guard let userID = found else { throw Problem.unauthorized }
         learn(digest: digest, userID: userID)
         return userID

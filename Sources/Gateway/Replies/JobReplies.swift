@@ -69,7 +69,7 @@ struct JobReplies: Sendable {
         let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts,
                          requiredTokenHash: gate, seatCheck: seatCheck)
         let started = ContinuousClock.now
-        let enqueued = try await database.run({ _ in try await jobs.enqueue(job) })
+        let enqueued = try await database.batched { try await jobs.enqueue(job, within: $0) }
         let created = ContinuousClock.now
         JobMetrics.enqueue(kind: kind).record(duration: created - started)
         switch enqueued {

@@ -60,7 +60,7 @@ struct TokenStore: Sendable {
         let salt = Secrets.randomBytes(16)
         let token = Secrets.derive(key: apiKey, salt: salt)
         let request = Statements.IssueRequest(keyHash: digest, tokenHash: Secrets.sha256(token), salt: salt)
-        switch try await database.run({ _ in try await issues.submit(request) }) {
+        switch try await database.batched({ try await issues.submit(request, within: $0) }) {
         case .unknownKey: return nil
         case .inserted(let row): return (row, token, true)
         case .hasLiveToken(let userID): return try await issue(userID: userID, apiKey: apiKey)
@@ -93,7 +93,7 @@ struct TokenStore: Sendable {
     }
 
     private func find(hash: [UInt8]) async throws -> TokenRow? {
-        try await database.run { [lookups] _ in try await lookups.submit(hash) }
+        try await database.batched { try await lookups.submit(hash, within: $0) }
     }
 
     /// A poll: the user's token with this secret (nil if unknown or another user's), from this

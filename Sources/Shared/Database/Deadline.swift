@@ -13,7 +13,7 @@ public struct DeadlineExceeded: Error, CustomStringConvertible {
 /// PostgresNIO waits for a connection indefinitely while the database is down (STACK-NOTES.md);
 /// every request path wraps its database work in this so clients get `503`, not a hang.
 ///
-/// One child task runs `operation`; the deadline is an event-loop timer, not a second task (this
+/// One child task runs `operation`; the deadline is a ``CoarseTimer`` entry, not a second task (this
 /// runs once per request: a sleeping child task cost a task, an event-loop hop to cancel it, and a
 /// group cancel on every call). As before, the work is cancelled at the deadline and this returns
 /// once it has stopped.
@@ -27,9 +27,9 @@ public func withDeadline<T: Sendable>(
         group.addTask {
             do { outcome.resume(with: .success(try await operation())) } catch { outcome.resume(with: .failure(error)) }
         }
-        let timer = EventLoopTimer.schedule(after: limit) { outcome.resume(with: .failure(DeadlineExceeded(limit: limit))) }
+        let timer = CoarseTimer.shared.schedule(after: limit) { outcome.resume(with: .failure(DeadlineExceeded(limit: limit))) }
         defer {
-            timer.cancel()
+            CoarseTimer.shared.cancel(timer)
             group.cancelAll()
         }
         return try await withTaskCancellationHandler {
@@ -58,10 +58,10 @@ public func withAbandonableDeadline<T: Sendable>(
             let work = Task {
                 do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
             }
-            let timer = EventLoopTimer.schedule(after: limit) {
+            let timer = CoarseTimer.shared.schedule(after: limit) {
                 if gate.resume(with: .failure(DeadlineExceeded(limit: limit))) { work.cancel() }
             }
-            gate.onResume { timer.cancel() }
+            gate.onResume { CoarseTimer.shared.cancel(timer) }
         }
     } onCancel: {
         gate.resume(with: .failure(CancellationError()))

@@ -50,11 +50,11 @@ extension PostgresConnection {
     /// work that ignores cancellation (PostgresNIO's in-flight queries) — and throws ``DeadlineExceeded``.
     public func closing<T: Sendable>(after limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let expired = StopFlag()
-        let timer = EventLoopTimer.schedule(after: limit) { [self] in
+        let timer = CoarseTimer.shared.schedule(after: limit) { [self] in
             expired.set()
             _ = self.close() as EventLoopFuture<Void>
         }
-        defer { timer.cancel() }
+        defer { CoarseTimer.shared.cancel(timer) }
         do {
             let value = try await body()
             if expired.isSet { throw DeadlineExceeded(limit: limit) }

@@ -87,16 +87,24 @@ public struct JobStore: Sendable {
     /// instead, whatever its queue gate would say now (sql/012: API.md answers replays before the
     /// queue token); with a queue gate that refuses, inserts nothing and says why; with a seat check
     /// that refuses, inserts the job already finished.
-    public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
+    /// With a `limit`, throws ``DeadlineExceeded`` once that much time has passed.
+    public func enqueue(_ job: NewJob, within limit: Duration? = nil) async throws -> EnqueueResult {
+        let started = ContinuousClock.now
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
         // statement's snapshot (or be in the same batch): ON CONFLICT then skips, but the lookup
         // cannot see the row. Try again.
         for _ in 0..<5 {
-            let attempt = try await enqueues.submit(job)
+            let left = limit.map { $0 - (ContinuousClock.now - started) }
+            let attempt = try await enqueues.submit(job, within: left)
             if let refusal = attempt.refusal { return .refused(refusal) }
             guard let id = attempt.id else { continue }
             if attempt.created { return attempt.outcome.map { .finished(id: id, outcome: $0) } ?? .created(id: id) }
-            if let record = try await find(id: id) { return .existing(record) }
+            let record = if let left = limit.map({ $0 - (ContinuousClock.now - started) }) {
+                try await withDeadline(left) { try await find(id: id) }
+            } else {
+                try await find(id: id)
+            }
+            if let record { return .existing(record) }
         }
         throw JobStoreError.enqueueRaceUnresolved
     }

@@ -8,7 +8,7 @@ import Synchronization
 public final class WakeSignal: Sendable {
     private struct Waiter {
         let continuation: CheckedContinuation<Void, Never>
-        var timer: Scheduled<Void>?
+        var timer: CoarseTimer.Handle?
     }
 
     private struct State {
@@ -30,13 +30,14 @@ public final class WakeSignal: Sendable {
             return Array(waiters)
         }
         for waiter in waiters {
-            waiter.timer?.cancel()
+            if let timer = waiter.timer { CoarseTimer.shared.cancel(timer) }
             waiter.continuation.resume()
         }
     }
 
-    /// Returns at the next signal, after `timeout`, or when the task is cancelled. The timeout is
-    /// an event-loop timer (``EventLoopTimer``): a reply's wait costs no task and no Dispatch timer.
+    /// Returns at the next signal, after `timeout` (within about 10 ms), or when the task is
+    /// cancelled. The timeout is an entry in ``CoarseTimer``: a reply's wait costs no task, no
+    /// Dispatch timer and no event-loop timer.
     public func wait(upTo timeout: Duration) async {
         let id: UInt64? = state.withLock { state in
             if state.pending {
@@ -61,13 +62,13 @@ public final class WakeSignal: Sendable {
                     continuation.resume()
                     return
                 }
-                let timer = EventLoopTimer.schedule(after: timeout) { [self] in self.release(id) }
+                let timer = CoarseTimer.shared.schedule(after: timeout) { [self] in self.release(id) }
                 let stillWaiting = state.withLock { state in
                     guard state.waiters[id] != nil else { return false }
                     state.waiters[id]?.timer = timer
                     return true
                 }
-                if !stillWaiting { timer.cancel() }
+                if !stillWaiting { CoarseTimer.shared.cancel(timer) }
             }
         } onCancel: {
             release(id)
@@ -77,7 +78,7 @@ public final class WakeSignal: Sendable {
     /// Resumes one waiter (its timeout, or its task was cancelled), if it is still waiting.
     private func release(_ id: UInt64) {
         guard let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) else { return }
-        waiter.timer?.cancel()
+        if let timer = waiter.timer { CoarseTimer.shared.cancel(timer) }
         waiter.continuation.resume()
     }
 }

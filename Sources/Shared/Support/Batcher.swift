@@ -9,8 +9,15 @@ import Synchronization
 ///
 /// No task of its own: a batch runs in the task of the request at the head of the line (the
 /// leader), which answers the others and hands its slot to the next waiting request. A waiting
-/// request that is cancelled (its deadline passed) stops waiting at once; if its batch is already
-/// running, that batch's effect still happens, as with any statement whose answer was not awaited.
+/// request that is cancelled stops waiting at once; if its batch is already running, that batch's
+/// effect still happens, as with any statement whose answer was not awaited.
+///
+/// A request may bring a time limit (``submit(_:within:)``). The batch it leads must end by its
+/// deadline: at the deadline the batch's requests get ``DeadlineExceeded`` and the slot passes on,
+/// while the batch, abandoned, is cancelled (``withAbandonableDeadline``). A request waiting in line
+/// needs no timer of its own: the line is in arrival order, so every batch ahead of it is led by a
+/// request with an earlier deadline (one limit for all callers) and ends before its own. One whose
+/// deadline has passed by the time a batch would take it gets ``DeadlineExceeded`` without running.
 public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
     private enum Turn: Sendable {
         case lead
@@ -21,6 +28,8 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
         let id: UInt64
         let input: Input
         let reply: ResumeOnce<Turn>
+        /// When this request stops waiting: the instant, and the limit it was given.
+        let deadline: (at: ContinuousClock.Instant, limit: Duration)?
     }
 
     private struct State {
@@ -43,8 +52,10 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
         self.run = run
     }
 
-    /// Runs `input` in a batch and returns its output.
-    public func submit(_ input: Input) async throws -> Output {
+    /// Runs `input` in a batch and returns its output; with a `limit`, throws ``DeadlineExceeded``
+    /// once that much time has passed (see the type's notes for how it is kept without a timer per request).
+    public func submit(_ input: Input, within limit: Duration? = nil) async throws -> Output {
+        let deadline = limit.map { (at: ContinuousClock.now + $0, limit: $0) }
         let reply = ResumeOnce<Turn>()
         let id = state.withLock { state in
             state.nextID += 1
@@ -56,7 +67,7 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
                 let promoted: Waiter? = state.withLock { state in
                     // Cancelled already (the handler below ran first): never join a batch.
                     guard !reply.isDone else { return nil }
-                    state.waiting.append(Waiter(id: id, input: input, reply: reply))
+                    state.waiting.append(Waiter(id: id, input: input, reply: reply, deadline: deadline))
                     guard state.inFlight < maxInFlight else { return nil }
                     state.inFlight += 1
                     return state.waiting.removeFirst()
@@ -73,20 +84,41 @@ public final class Batcher<Input: Sendable, Output: Sendable>: Sendable {
         case .output(let output):
             return output
         case .lead:
-            return try await lead(with: input)
+            return try await lead(with: input, deadline: deadline)
         }
     }
 
-    /// Runs a batch of `input` and the requests waiting at the head of the line; answers them.
-    private func lead(with input: Input) async throws -> Output {
-        let others: [Waiter] = state.withLock { state in
-            let count = min(maxBatch - 1, state.waiting.count)
-            defer { state.waiting.removeFirst(count) }
-            return Array(state.waiting.prefix(count))
+    /// Runs a batch of `input` and the requests waiting at the head of the line; answers them. With
+    /// a `deadline` (the leader's), the batch ends by it; requests whose own deadline has passed
+    /// are answered ``DeadlineExceeded`` instead of joining.
+    private func lead(with input: Input, deadline: (at: ContinuousClock.Instant, limit: Duration)?) async throws -> Output {
+        let now = ContinuousClock.now
+        if let deadline, deadline.at <= now {
+            handOver()
+            throw DeadlineExceeded(limit: deadline.limit)
         }
+        var lapsed: [(reply: ResumeOnce<Turn>, limit: Duration)] = []
+        let others: [Waiter] = state.withLock { state in
+            var taken: [Waiter] = []
+            var count = 0
+            while count < state.waiting.count, taken.count < maxBatch - 1 {
+                let waiter = state.waiting[count]
+                if let due = waiter.deadline, due.at <= now { lapsed.append((waiter.reply, due.limit)) } else { taken.append(waiter) }
+                count += 1
+            }
+            state.waiting.removeFirst(count)
+            return taken
+        }
+        for (reply, limit) in lapsed { reply.resume(with: .failure(DeadlineExceeded(limit: limit))) }
         defer { handOver() }
         do {
-            let outputs = try await run([input] + others.map(\.input))
+            let inputs = [input] + others.map(\.input)
+            let outputs: [Output]
+            if let deadline {
+                outputs = try await withAbandonableDeadline(deadline.at - .now) { [run] in try await run(inputs) }
+            } else {
+                outputs = try await run(inputs)
+            }
             guard outputs.count == others.count + 1 else { throw BatcherError.outputCountMismatch }
             for (waiter, output) in zip(others, outputs.dropFirst()) { waiter.reply.resume(with: .success(.output(output))) }
             return outputs[0]
