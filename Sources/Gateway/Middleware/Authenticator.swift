@@ -8,7 +8,7 @@ import Synchronization
 final class Authenticator: Sendable {
     private let database: GatewayDatabase
     private let limiter: RateLimiter
-    private let known = Mutex<[[UInt8]: Int64]>([:])
+    private let known = Mutex<[KeyDigest: Int64]>([:])
     private let capacity = 200_000
     /// Concurrent lookups of unknown keys leave together, one statement per batch.
     private let lookups: Batcher<[UInt8], Int64?>
@@ -38,14 +38,15 @@ final class Authenticator: Sendable {
 
     /// The user of a key digest this gateway has already resolved.
     func knownUser(digest: [UInt8]) -> Int64? {
-        known.withLock { $0[digest] }
+        known.withLock { $0[KeyDigest(digest)] }
     }
 
     /// Remembers a digest resolved elsewhere (e.g. inside a statement that also did the request's work).
     func learn(digest: [UInt8], userID: Int64) {
+        let key = KeyDigest(digest)
         known.withLock { cache in
             if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
-            cache[digest] = userID
+            cache[key] = userID
         }
     }
 

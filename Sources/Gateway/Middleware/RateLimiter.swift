@@ -12,7 +12,7 @@ final class RateLimiter: Sendable {
 
     private let rate: Double
     private let burst: Double
-    private let buckets = Mutex<[[UInt8]: Bucket]>([:])
+    private let buckets = Mutex<[KeyDigest: Bucket]>([:])
     private let capacity = 200_000
 
     /// A limiter allowing `rate` requests per second per key; 0 = no limit.
@@ -25,12 +25,13 @@ final class RateLimiter: Sendable {
     func spend(digest: [UInt8]) throws {
         guard rate > 0 else { return }
         let now = ContinuousClock.now
+        let key = KeyDigest(digest)
         let wait: Double? = buckets.withLock { buckets in
             if buckets.count >= capacity { buckets.removeAll(keepingCapacity: true) }
-            var bucket = buckets[digest] ?? Bucket(tokens: burst, refilledAt: now)
+            var bucket = buckets[key] ?? Bucket(tokens: burst, refilledAt: now)
             bucket.tokens = min(burst, bucket.tokens + bucket.refilledAt.duration(to: now).secondsValue * rate)
             bucket.refilledAt = now
-            defer { buckets[digest] = bucket }
+            defer { buckets[key] = bucket }
             guard bucket.tokens >= 1 else { return (1 - bucket.tokens) / rate }
             bucket.tokens -= 1
             return nil
