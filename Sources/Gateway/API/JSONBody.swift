@@ -25,6 +25,19 @@ enum JSONBody {
 
     /// Decodes a collected body as `T`, or throws `400 invalid_request`.
     static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+        try decodeWithJSONDecoder(type, from: buffer)
+    }
+
+    /// Decodes a collected body of integer fields, without `JSONDecoder` when it is plain
+    /// (``IntegerFields``: anything else, errors included, goes to `JSONDecoder`).
+    static func decode<T: IntegerFieldsDecodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+        if let values = buffer.withUnsafeReadableBytes({ T.integerFields.read($0) }), let value = T(integerValues: values) {
+            return value
+        }
+        return try decodeWithJSONDecoder(type, from: buffer)
+    }
+
+    private static func decodeWithJSONDecoder<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         guard buffer.readableBytes > 0 else { throw Problem.invalidRequest("A JSON body is required.") }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))

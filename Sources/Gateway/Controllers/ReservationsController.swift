@@ -89,3 +89,23 @@ struct ReservationsController<Context: RequestContext> {
         return try JSONBody.response(ReservationList(reservations: views))
     }
 }
+
+/// The fields of the bodies below (a generic type's nested types cannot store statics).
+private let reserveFields = IntegerFields(["scheduleId", "seatNo"])
+private let payFields = IntegerFields(["reservationId"])
+
+extension ReservationsController.ReserveRequest: IntegerFieldsDecodable {
+    static var integerFields: IntegerFields { reserveFields }
+    init?(integerValues values: [Int64]) {
+        guard values.count == 2, let seatNo = Int(exactly: values[1]) else { return nil }
+        self.init(scheduleId: values[0], seatNo: seatNo)
+    }
+}
+
+extension ReservationsController.PayRequest: IntegerFieldsDecodable {
+    static var integerFields: IntegerFields { payFields }
+    init?(integerValues values: [Int64]) {
+        guard values.count == 1 else { return nil }
+        self.init(reservationId: values[0])
+    }
+}

@@ -63,6 +63,22 @@ public struct ReservationPayload: Codable, Sendable {
     }
 }
 
+extension ReserveSeatPayload: IntegerFieldsDecodable {
+    public static let integerFields = IntegerFields(["userId", "scheduleId", "seatNo"])
+    public init?(integerValues values: [Int64]) {
+        guard values.count == 3, let seatNo = Int(exactly: values[2]) else { return nil }
+        self.init(userId: values[0], scheduleId: values[1], seatNo: seatNo)
+    }
+}
+
+extension ReservationPayload: IntegerFieldsDecodable {
+    public static let integerFields = IntegerFields(["userId", "reservationId"])
+    public init?(integerValues values: [Int64]) {
+        guard values.count == 2 else { return nil }
+        self.init(userId: values[0], reservationId: values[1])
+    }
+}
+
 /// Booking rules from API.md.
 public enum Booking {
     /// Live holds one user may have in one schedule.

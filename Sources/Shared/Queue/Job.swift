@@ -95,6 +95,16 @@ public struct ClaimedJob: Sendable {
 
     /// Decodes the payload as `T` (once: later calls for the same type return the first value).
     public func decodePayload<T: Decodable & Sendable>(_ type: T.Type) throws -> T {
+        try decodeWithJSONDecoder(type)
+    }
+
+    /// Decodes a payload of integer fields, without `JSONDecoder` when it is plain (``IntegerFields``).
+    public func decodePayload<T: IntegerFieldsDecodable & Sendable>(_ type: T.Type) throws -> T {
+        if let values = T.integerFields.read(payload), let value = T(integerValues: values) { return value }
+        return try decodeWithJSONDecoder(type)
+    }
+
+    private func decodeWithJSONDecoder<T: Decodable & Sendable>(_ type: T.Type) throws -> T {
         if let value = decoded.value.withLock({ $0 }) as? T { return value }
         let value = try JSONDecoder().decode(T.self, from: Data(payload.utf8))
         decoded.value.withLock { $0 = value }
