@@ -48,4 +48,18 @@ struct IntegerFieldsTests {
         }
         #expect(read > 50)
     }
+
+    @Test("a payload written by hand is the object JSONEncoder would write, and reads back")
+    func written() throws {
+        let payload = ReserveSeatPayload(userId: 42, scheduleId: -7, seatNo: 1000)
+        let text = payload.integerFieldsJSON
+        #expect(text == #"{"userId":42,"scheduleId":-7,"seatNo":1000}"#)
+        #expect(ReserveSeatPayload.integerFields.read(text) == [42, -7, 1000])
+        let decoded = try JSONDecoder().decode(ReserveSeatPayload.self, from: Data(text.utf8))
+        #expect([decoded.userId, decoded.scheduleId, Int64(decoded.seatNo)] == [42, -7, 1000])
+        let written = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? NSDictionary
+        let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(payload)) as? NSDictionary
+        #expect(written == encoded)
+        #expect(ReservationPayload(userId: 1, reservationId: 2).integerFieldsJSON == #"{"userId":1,"reservationId":2}"#)
+    }
 }

@@ -65,7 +65,11 @@ struct JobReplies: Sendable {
     /// a `seatCheck` that finds the seat taken, with its refusal at once (the job stored finished).
     func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: RequestDigest, gate: [UInt8]? = nil,
              seatCheck: SeatCheck? = nil) async throws -> Response {
-        let json = String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
+        let json = if let plain = payload as? any IntegerFieldsEncodable {
+            plain.integerFieldsJSON
+        } else {
+            String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
+        }
         let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts,
                          requiredTokenHash: gate, seatCheck: seatCheck)
         let started = ContinuousClock.now

@@ -63,16 +63,18 @@ public struct ReservationPayload: Codable, Sendable {
     }
 }
 
-extension ReserveSeatPayload: IntegerFieldsDecodable {
+extension ReserveSeatPayload: IntegerFieldsDecodable, IntegerFieldsEncodable {
     public static let integerFields = IntegerFields(["userId", "scheduleId", "seatNo"])
+    public var integerValues: [Int64] { [userId, scheduleId, Int64(seatNo)] }
     public init?(integerValues values: [Int64]) {
         guard values.count == 3, let seatNo = Int(exactly: values[2]) else { return nil }
         self.init(userId: values[0], scheduleId: values[1], seatNo: seatNo)
     }
 }
 
-extension ReservationPayload: IntegerFieldsDecodable {
+extension ReservationPayload: IntegerFieldsDecodable, IntegerFieldsEncodable {
     public static let integerFields = IntegerFields(["userId", "reservationId"])
+    public var integerValues: [Int64] { [userId, reservationId] }
     public init?(integerValues values: [Int64]) {
         guard values.count == 2 else { return nil }
         self.init(userId: values[0], reservationId: values[1])

@@ -8,11 +8,25 @@
 /// `Int64`, JSON whitespace anywhere. For anything else it returns nil and the caller decodes with
 /// `JSONDecoder`, so every answer and every error stays what `JSONDecoder` makes of the document.
 public struct IntegerFields: Sendable {
+    private let names: [String]
     private let keys: [[UInt8]]
 
-    /// A reader of objects with exactly these keys.
+    /// A reader (and writer) of objects with exactly these keys: plain names, nothing to escape.
     public init(_ keys: [String]) {
+        names = keys
         self.keys = keys.map { Array($0.utf8) }
+    }
+
+    /// The object of these keys with `values`, in order: `{"userId":1,"seatNo":3}`.
+    public func json(_ values: [Int64]) -> String {
+        precondition(values.count == names.count)
+        var text = "{"
+        text.reserveCapacity(16 * names.count)
+        for (index, (name, value)) in zip(names, values).enumerated() {
+            if index > 0 { text += "," }
+            text += "\"\(name)\":\(value)"
+        }
+        return text + "}"
     }
 
     /// The values of the keys, in the order given, or nil when `bytes` is not the plain case.
@@ -99,4 +113,18 @@ public protocol IntegerFieldsDecodable: Decodable {
     static var integerFields: IntegerFields { get }
     /// The value from its fields' values; nil when one is out of its type's range.
     init?(integerValues: [Int64])
+}
+
+/// An `Encodable` payload made only of integer fields, written by ``IntegerFields/json(_:)``
+/// instead of `JSONEncoder` (about 2 % of the gateway's CPU per reservation, perf 2026-12-02).
+public protocol IntegerFieldsEncodable: Encodable {
+    /// The writer of its fields, in the order of ``integerValues``.
+    static var integerFields: IntegerFields { get }
+    /// Its fields' values.
+    var integerValues: [Int64] { get }
+}
+
+extension IntegerFieldsEncodable {
+    /// The payload as a JSON object.
+    public var integerFieldsJSON: String { Self.integerFields.json(integerValues) }
 }
