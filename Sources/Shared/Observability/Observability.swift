@@ -20,12 +20,8 @@ public enum Observability {
         }
         guard first else { return }
         let level = settings.logLevel
-        switch settings.logFormat {
-        case .text:
-            LoggingSystem.bootstrap { label in TextLogHandler(label: label, logLevel: level) }
-        case .json:
-            LoggingSystem.bootstrap { label in JSONLogHandler(label: label, logLevel: level) }
-        }
+        let format = settings.logFormat
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, logLevel: level, format: format) }
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
