@@ -7,10 +7,11 @@ import Synchronization
 /// is busy wait and leave together, up to `maxBatch` at a time, when one frees. So under load one
 /// round trip and one commit carry many requests, and at rest each goes alone.
 ///
-/// No task of its own: a batch runs in the task of the request at the head of the line (the
-/// leader), which answers the others and hands its slot to the next waiting request. A waiting
-/// request that is cancelled stops waiting at once; if its batch is already running, that batch's
-/// effect still happens, as with any statement whose answer was not awaited.
+/// No task of its own: a batch is run by the request at the head of the line (the leader) — in its
+/// task, or under a time limit in one it can abandon — which answers the others and hands its slot
+/// to the next waiting request. A waiting request that is cancelled stops waiting at once; if its
+/// batch is already running, that batch's effect still happens, as with any statement whose answer
+/// was not awaited.
 ///
 /// A request may bring a time limit (``submit(_:within:)``). The batch it leads must end by its
 /// deadline: at the deadline the batch's requests get ``DeadlineExceeded`` and the slot passes on,
