@@ -114,7 +114,7 @@ struct RequestDigest: Sendable {
         static let maxDepth = 64
 
         mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+            while index < bytes.count, bytes[index].isJSONWhitespace { index += 1 }
         }
 
         mutating func value(depth: Int) -> Value? {
@@ -132,9 +132,8 @@ struct RequestDigest: Sendable {
         }
 
         private mutating func literal(_ text: StaticString) -> Value? {
-            let expected = text.withUTF8Buffer { Array($0) }
-            guard bytes[index...].starts(with: expected) else { return nil }
-            index += expected.count
+            guard text.withUTF8Buffer({ bytes[index...].starts(with: $0) }) else { return nil }
+            index += text.utf8CodeUnitCount
             return .literal(text)
         }
 
@@ -208,13 +207,13 @@ struct RequestDigest: Sendable {
                     case UInt8(ascii: "u"):
                         guard var scalar = hex4() else { return nil }
                         if (0xD800..<0xDC00).contains(scalar) {
-                            guard bytes[index...].starts(with: Array(#"\u"#.utf8)) else { return nil }
+                            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else { return nil }
                             index += 2
                             guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         }
                         guard let unicode = Unicode.Scalar(scalar) else { return nil }
-                        out.append(contentsOf: Array(String(Character(unicode)).utf8))
+                        UTF8.encode(unicode) { out.append($0) }
                     default:
                         return nil
                     }

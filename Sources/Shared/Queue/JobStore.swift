@@ -90,16 +90,16 @@ public struct JobStore: Sendable {
     /// With a `limit`, throws ``DeadlineExceeded`` once that much time has passed.
     public func enqueue(_ job: NewJob, within limit: Duration? = nil) async throws -> EnqueueResult {
         let started = ContinuousClock.now
+        func left() -> Duration? { limit.map { $0 - (ContinuousClock.now - started) } }
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
         // statement's snapshot (or be in the same batch): ON CONFLICT then skips, but the lookup
         // cannot see the row. Try again.
         for _ in 0..<5 {
-            let left = limit.map { $0 - (ContinuousClock.now - started) }
-            let attempt = try await enqueues.submit(job, within: left)
+            let attempt = try await enqueues.submit(job, within: left())
             if let refusal = attempt.refusal { return .refused(refusal) }
             guard let id = attempt.id else { continue }
             if attempt.created { return attempt.outcome.map { .finished(id: id, outcome: $0) } ?? .created(id: id) }
-            let record = if let left = limit.map({ $0 - (ContinuousClock.now - started) }) {
+            let record = if let left = left() {
                 try await withDeadline(left) { try await find(id: id) }
             } else {
                 try await find(id: id)

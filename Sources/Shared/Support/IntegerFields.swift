@@ -35,7 +35,7 @@ public struct IntegerFields: Sendable {
         var i = 0
         let n = bytes.count
         func skipSpace() {
-            while i < n, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
+            while i < n, bytes[i].isJSONWhitespace { i += 1 }
         }
         skipSpace()
         guard i < n, bytes[i] == UInt8(ascii: "{") else { return nil }
@@ -127,4 +127,11 @@ public protocol IntegerFieldsEncodable: Encodable {
 extension IntegerFieldsEncodable {
     /// The payload as a JSON object.
     public var integerFieldsJSON: String { Self.integerFields.json(integerValues) }
+}
+
+extension UInt8 {
+    /// Whether this byte is JSON whitespace (RFC 8259: space, tab, line feed, carriage return).
+    public var isJSONWhitespace: Bool {
+        self == 0x20 || self == 0x09 || self == 0x0A || self == 0x0D
+    }
 }
