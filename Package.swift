@@ -46,6 +46,8 @@ let package = Package(
                 .embedInCode("010_dead_jobs_index.sql"),
                 .embedInCode("011_enqueue_seat_refusal.sql"),
                 .embedInCode("012_enqueue_replay_first.sql"),
+                .embedInCode("013_enqueue_joined_lookups.sql"),
+                .embedInCode("014_reservations_checked_where_made.sql"),
             ]
         ),
         .target(

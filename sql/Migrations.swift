@@ -32,6 +32,8 @@ public enum Migrations {
         Migration(version: 10, name: "010_dead_jobs_index.sql", sql: text(PackageResources._10_dead_jobs_index_sql)),
         Migration(version: 11, name: "011_enqueue_seat_refusal.sql", sql: text(PackageResources._11_enqueue_seat_refusal_sql)),
         Migration(version: 12, name: "012_enqueue_replay_first.sql", sql: text(PackageResources._12_enqueue_replay_first_sql)),
+        Migration(version: 13, name: "013_enqueue_joined_lookups.sql", sql: text(PackageResources._13_enqueue_joined_lookups_sql)),
+        Migration(version: 14, name: "014_reservations_checked_where_made.sql", sql: text(PackageResources._14_reservations_checked_where_made_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String {

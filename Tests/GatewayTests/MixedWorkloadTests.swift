@@ -98,6 +98,13 @@ struct MixedWorkloadTests {
                     #expect(paid == rows.count - 1, "seat \(seat): a reservation after the paid one")
                 }
             }
+            // Every reservation names a user and a seat that exist (sql/014 checks this where
+            // reservations are made, not with foreign keys).
+            #expect(try await db.scalar("""
+                SELECT count(*) FROM reservations r
+                WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id)
+                   OR NOT EXISTS (SELECT 1 FROM seats s WHERE s.schedule_id = r.schedule_id AND s.seat_no = r.seat_no)
+                """, as: Int64.self) == 0)
             #expect(try await db.scalar("""
                 SELECT count(*) FROM seats s LEFT JOIN reservations r ON r.id = s.reservation_id
                 WHERE (s.status = 'sold') <> coalesce(r.status = 'paid' AND r.schedule_id = s.schedule_id AND r.seat_no = s.seat_no, false)

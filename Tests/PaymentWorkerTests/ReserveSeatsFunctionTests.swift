@@ -118,6 +118,31 @@ struct ReserveSeatsFunctionTests {
             #expect(try await Self.reserve(db, [(1, 1, 7)]).map(\.outcome) == ["held"])
         }
     }
+
+    @Test("the users and seats that reservations name are never deleted or renumbered; their other columns change as before (sql/014)")
+    func namedRowsKept() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            try await Self.seed(db)
+            #expect(try await Self.reserve(db, [(1, 1, 1)]).map(\.outcome) == ["held"])
+            // 23001 restrict_violation from sql/014's triggers; 428C9 for an identity column.
+            for (statement, code): (PostgresQuery, String) in [
+                ("DELETE FROM seats WHERE seat_no = 10", "23001"), ("TRUNCATE seats CASCADE", "23001"),
+                ("UPDATE seats SET seat_no = 11 WHERE seat_no = 10", "23001"), ("UPDATE seats SET schedule_id = 2", "23001"),
+                ("DELETE FROM users WHERE id = 3", "23001"), ("TRUNCATE users CASCADE", "23001"),
+                ("UPDATE users SET id = 9 WHERE id = 3", "428C9"),
+            ] {
+                let error = await #expect(throws: PSQLError.self, "\(statement.sql)") { try await db.query(statement) }
+                #expect(error?.serverInfo?[.sqlState] == code, "\(statement.sql)")
+            }
+            #expect(try await db.scalar("SELECT count(*) FROM seats", as: Int64.self) == 10)
+            #expect(try await db.scalar("SELECT count(*) FROM users", as: Int64.self) == 3)
+            #expect(try await db.column("SELECT seat_no FROM seats ORDER BY seat_no", as: Int.self) == Array(1...10))
+            // Other columns change as before.
+            try await db.query("UPDATE seats SET status = 'sold', hold_expires_at = NULL WHERE seat_no = 1")
+            try await db.query("UPDATE users SET name = 'renamed' WHERE id = 3")
+            #expect(try await db.scalar("SELECT name FROM users WHERE id = 3", as: String.self) == "renamed")
+        }
+    }
 }
 
 extension Result {
