@@ -113,6 +113,13 @@ struct MixedWorkloadTests {
                 SELECT count(*) FROM seats s JOIN reservations r ON r.id = s.reservation_id
                 WHERE s.status = 'held' AND s.hold_expires_at > now() AND (r.status <> 'held' OR r.hold_expires_at <> s.hold_expires_at)
                 """, as: Int64.self) == 0)
+            // And the other way (the hold reaper finds lapsed holds by their seats): every held
+            // reservation's seat is held and names it, with the same expiry.
+            #expect(try await db.scalar("""
+                SELECT count(*) FROM reservations r LEFT JOIN seats s ON s.schedule_id = r.schedule_id AND s.seat_no = r.seat_no
+                WHERE r.status = 'held' AND (s.status IS DISTINCT FROM 'held' OR s.reservation_id IS DISTINCT FROM r.id
+                                             OR s.hold_expires_at IS DISTINCT FROM r.hold_expires_at)
+                """, as: Int64.self) == 0)
         }
     }
 
