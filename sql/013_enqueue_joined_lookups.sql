@@ -1,19 +1,23 @@
--- The enqueue's lookups joined once per batch, not run as a subquery per job.
+-- The enqueue's seat check joined once per batch, and the waiting room read once per statement.
 --
--- 012's statement looked up each job's queue token, and each reservation's schedule and seat, in
--- correlated subqueries. The schedules table is small, so the planner read it with a sequential
--- scan, and a subquery reruns its scan for every job: with 120 schedules in the benchmark database,
--- pg_stat_user_tables counted 6.4 million schedule rows read for 54,000 enqueued reservations.
--- The waiting room's one row was scanned again per job too, each rescan asking the kernel for the
--- table's size. Now the token, the waiting room, the schedule and the seat are joins: the planner
--- reads a small table once per batch (a hash join) and probes a big one by its index.
+-- 012's statement looked up each reservation's schedule and seat in a correlated subquery. The
+-- schedules table is small, so the planner read it with a sequential scan, and a subquery reruns
+-- its scan for every job: with 120 schedules in the benchmark database, pg_stat_user_tables counted
+-- 6.4 million schedule rows read for 54,000 enqueued reservations. The waiting room's one row was
+-- scanned again for every gated job too, each rescan asking the kernel for the table's size.
 --
--- Measured (booking benchmark's closed loop, one-loop gateway, 64 connections, 2 cores; fresh
--- database each run, three rounds taking turns with 012): PostgreSQL's CPU per reservation
--- 129–130 µs against 139–141 µs, reservations/s 5,549–5,641 against 5,217–5,388.
+-- Now the schedule and seat of the jobs that carry a seat check are one join (seats probed by
+-- their index, schedules by theirs or read once), and other jobs are not looked up at all; the
+-- waiting room's idle TTL is read once per statement; the queue token stays a subquery that runs
+-- only for a job with a gate (one probe of its unique index).
 --
--- Same arguments, same answers as 012's procedure, which this replaces. The key probe is
--- materialized so that it runs once per job however often its result is used.
+-- Measured with pgbench, one client, CALLs of 32 jobs, a database of 120 schedules × 1,000 seats,
+-- 6 s each, two rounds taking turns: reservations of free seats (no gate) 1,385–1,399 calls/s
+-- against 980–986 with 012; plain jobs (no gate, no seat) 1,852–1,862 against 1,898–1,903. A first
+-- version that joined the token, seat and schedule of every job gave 1,353–1,369 and 1,598–1,603:
+-- plain jobs paid for lookups they do not need.
+--
+-- Same arguments, same answers as 012's procedure, which this replaces.
 CREATE OR REPLACE PROCEDURE stagedoor_enqueue_jobs(
     p_kinds text[], p_payloads text[], p_user_ids bigint[], p_has_keys bool[], p_keys text[],
     p_hashes bytea[], p_max_attempts integer[], p_notify bool, p_gates bytea[],
@@ -30,37 +34,43 @@ BEGIN
                     p_seat_schedules, p_seat_nos, p_max_holds, p_refusal_statuses, p_refusal_bodies)
              WITH ORDINALITY AS r(kind, payload, user_id, has_key, key, hash, max_attempts, gate,
                                   seat_schedule, seat_no, max_holds, refusal_status, refusal_body, n)
-    ), keyed AS MATERIALIZED (
+    ), keyed AS (
         -- The job that already has this key, if this statement's snapshot sees one (a unique-index probe).
         SELECT g.*, CASE WHEN g.key IS NOT NULL THEN (
                    SELECT j.id FROM jobs j WHERE j.user_id = g.user_id AND j.kind = g.kind AND j.idempotency_key = g.key
                ) END AS existing
         FROM given g
     ), gated AS (
-        -- One index probe per job for its queue token, joined, not a subquery per job.
+        -- The queue token: one index probe, only for a job that has a gate; the waiting room's
+        -- idle TTL read once per statement.
         SELECT k.n, k.kind, k.payload, k.user_id, k.key, k.hash, k.max_attempts, k.existing,
-               CASE WHEN k.existing IS NULL AND k.gate <> ''::bytea THEN
-                   CASE WHEN q.user_id = k.user_id AND w.id IS NOT NULL
-                        THEN stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, w.idle_ttl_seconds)
-                        ELSE 'invalid' END
-               END AS gate,
+               CASE WHEN k.existing IS NULL AND k.gate <> ''::bytea THEN COALESCE((
+                   SELECT CASE WHEN q.user_id = k.user_id AND room.idle_ttl_seconds IS NOT NULL
+                               THEN stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds)
+                               ELSE 'invalid' END
+                   FROM queue_tokens q WHERE q.token_hash = k.gate), 'invalid') END AS gate,
                k.seat_schedule, k.seat_no, k.max_holds, k.refusal_status, k.refusal_body,
                nextval('jobs_id_seq'::regclass) AS id
         FROM keyed k
-        LEFT JOIN waiting_room w ON w.id = 1
-        LEFT JOIN queue_tokens q ON q.token_hash = k.gate AND k.existing IS NULL AND k.gate <> ''::bytea
+        CROSS JOIN (SELECT (SELECT w.idle_ttl_seconds FROM waiting_room w WHERE w.id = 1) AS idle_ttl_seconds) room
+    ), seats_seen AS (
+        -- The schedule and seat of each reservation that passed its gate, joined: a small table is
+        -- read once per batch, a big one probed by its index; other jobs are not looked up.
+        SELECT g.n, sc.total_seats, st.status, st.hold_expires_at
+        FROM gated g
+        JOIN schedules sc ON sc.id = g.seat_schedule
+        JOIN seats st ON st.schedule_id = g.seat_schedule AND st.seat_no = g.seat_no
+        WHERE g.seat_schedule > 0 AND g.existing IS NULL AND (g.gate IS NULL OR g.gate = 'active')
     ), req AS (
         -- The checks of stagedoor_reserve_seats (005) up to seat_unavailable, in its order, on this
-        -- statement's snapshot (as in 011); NULL (no such schedule or seat) is not refused.
-        SELECT g.*, COALESCE(g.existing IS NULL AND g.seat_schedule > 0 AND (g.gate IS NULL OR g.gate = 'active')
-                   AND g.seat_no BETWEEN 1 AND sc.total_seats
-                   AND (st.status = 'sold' OR (st.status = 'held' AND st.hold_expires_at >= now()))
+        -- statement's snapshot (as in 011); no such schedule or seat is not refused.
+        SELECT g.*, COALESCE(s.n IS NOT NULL AND g.seat_no BETWEEN 1 AND s.total_seats
+                   AND (s.status = 'sold' OR (s.status = 'held' AND s.hold_expires_at >= now()))
                    AND (SELECT count(*) FROM reservations rv
                         WHERE rv.user_id = g.user_id AND rv.schedule_id = g.seat_schedule
                           AND rv.status = 'held' AND rv.hold_expires_at > now()) < g.max_holds, false) AS refused
         FROM gated g
-        LEFT JOIN schedules sc ON sc.id = g.seat_schedule AND g.seat_schedule > 0
-        LEFT JOIN seats st ON st.schedule_id = g.seat_schedule AND st.seat_no = g.seat_no AND g.seat_schedule > 0
+        LEFT JOIN seats_seen s ON s.n = g.n
     ), inserted AS (
         INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts,
                           state, started_at, finished_at, response_status, response_body)
