@@ -8,8 +8,9 @@
 -- checks were a quarter of the reserve function's CPU.
 --
 -- Measured (booking benchmark's closed loop, one-loop gateway, 64 connections, 2 cores; fresh
--- database each run, three rounds taking turns, with 013 applied to both sides): PostgreSQL's CPU
--- per reservation 115–118 µs against 129–130 µs, reservations/s 5,732–5,852 against 5,549–5,641.
+-- database each run, three rounds taking turns, with 013's first version applied to both sides,
+-- which measured the same end to end as the released one): PostgreSQL's CPU per reservation
+-- 115–118 µs against 129–130 µs, reservations/s 5,732–5,852 against 5,549–5,641.
 --
 -- What the keys also guarded, that a user or seat that reservations name is never deleted or
 -- renumbered, is now a rule of its own: nothing in Stagedoor deletes either, and these triggers

@@ -140,6 +140,7 @@ struct ReserveSeatsFunctionTests {
             // Other columns change as before.
             try await db.query("UPDATE seats SET status = 'sold', hold_expires_at = NULL WHERE seat_no = 1")
             try await db.query("UPDATE users SET name = 'renamed' WHERE id = 3")
+            #expect(try await db.scalar("SELECT status FROM seats WHERE seat_no = 1", as: String.self) == "sold")
             #expect(try await db.scalar("SELECT name FROM users WHERE id = 3", as: String.self) == "renamed")
         }
     }
