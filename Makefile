@@ -1,5 +1,5 @@
 # Stagedoor: the two commands a new user needs are `make run` and `make test`.
-.PHONY: run test bench build clean up down chaos scaling
+.PHONY: run test bench build clean reset up down chaos scaling schema
 
 ## Start PostgreSQL (local data dir unless DATABASE_URL is set), migrate, and run all three processes.
 run:
@@ -28,8 +28,16 @@ chaos:
 scaling:
 	./scripts/scaling.sh
 
+## Writes sql/schema.sql, the schema the migrations and functions add up to (a test fails when it is stale).
+schema:
+	./scripts/schema.sh
+
 build:
 	swift build -c release
+
+## Removes the local databases of `make run` and `make up` (their data dirs); the next start makes them anew.
+reset:
+	rm -rf .data .run
 
 clean:
 	rm -rf .build .data .run

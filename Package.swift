@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "stagedoor-payment-worker", targets: ["PaymentWorker"]),
         .executable(name: "stagedoor-bench", targets: ["Bench"]),
         .executable(name: "stagedoor-load", targets: ["LoadGenerator"]),
+        .executable(name: "stagedoor-admin", targets: ["Admin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -27,27 +28,23 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
-        // The numbered migrations in sql/, compiled into the binaries.
+        // The schema in sql/ (migrations and functions), compiled into the binaries.
         .target(
             name: "Migrations",
             path: "sql",
-            exclude: ["README.md"],
+            exclude: ["schema.sql"],
             resources: [
-                .embedInCode("000_schema_migrations.sql"),
-                .embedInCode("001_schema.sql"),
-                .embedInCode("002_job_functions.sql"),
-                .embedInCode("003_live_holds_index.sql"),
-                .embedInCode("004_reserve_seats_function.sql"),
-                .embedInCode("005_reserve_seats_set_based.sql"),
-                .embedInCode("006_token_status_function.sql"),
-                .embedInCode("007_enqueue_procedure.sql"),
-                .embedInCode("008_issue_tokens_procedure.sql"),
-                .embedInCode("009_job_functions_cached_plans.sql"),
-                .embedInCode("010_dead_jobs_index.sql"),
-                .embedInCode("011_enqueue_seat_refusal.sql"),
-                .embedInCode("012_enqueue_replay_first.sql"),
-                .embedInCode("013_enqueue_joined_lookups.sql"),
-                .embedInCode("014_reservations_checked_where_made.sql"),
+                .embedInCode("schema_migrations.sql"),
+                .embedInCode("migrations/001_baseline.sql"),
+                .embedInCode("functions/stagedoor_claim_jobs.sql"),
+                .embedInCode("functions/stagedoor_enqueue_booking_jobs.sql"),
+                .embedInCode("functions/stagedoor_enqueue_jobs.sql"),
+                .embedInCode("functions/stagedoor_finish_jobs.sql"),
+                .embedInCode("functions/stagedoor_insert_jobs.sql"),
+                .embedInCode("functions/stagedoor_issue_tokens.sql"),
+                .embedInCode("functions/stagedoor_refuse_losing_rows.sql"),
+                .embedInCode("functions/stagedoor_reserve_seats.sql"),
+                .embedInCode("functions/stagedoor_token_status.sql"),
             ]
         ),
         .target(
@@ -82,6 +79,10 @@ let package = Package(
         .executableTarget(
             name: "PaymentWorker",
             dependencies: ["Shared", .product(name: "Hummingbird", package: "hummingbird")]
+        ),
+        .executableTarget(
+            name: "Admin",
+            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "Bench",

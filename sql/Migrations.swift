@@ -1,39 +1,43 @@
-// The numbered migrations of this folder, embedded into every binary at build time.
-// Adding a migration: write NNN_description.sql here, list it in Package.swift's `Migrations` target,
-// and append it below (SwiftPM names the bytes after the file, its first digit turned into "_"). A test checks that every .sql file in this folder is listed.
+// The schema in this folder, embedded into every binary at build time.
+// Adding a file: write it under migrations/ (NNN_description.sql: tables, indexes, types; never
+// edited once released) or functions/ (one function or procedure per file, CREATE OR REPLACE), list
+// it in Package.swift's `Migrations` target and below. SwiftPM names the bytes after the file's
+// name, a leading digit turned into "_". A test checks that every .sql file here is listed.
 
-/// One forward-only schema migration.
-public struct Migration: Sendable {
-    /// Its number, from the file name's prefix.
-    public let version: Int
-    /// The file name, e.g. `001_schema.sql`.
+/// One embedded SQL file.
+public struct SchemaFile: Sendable {
+    /// Its path under sql/, e.g. `migrations/001_baseline.sql`: the key it is recorded under.
     public let name: String
     /// The SQL text.
     public let sql: String
+
+    public init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
 }
 
-/// The embedded migrations.
+/// The embedded schema.
 public enum Migrations {
-    /// Creates the migrator's own table; run before every migration pass, idempotent.
-    public static let bookkeeping = Migration(
-        version: 0, name: "000_schema_migrations.sql", sql: text(PackageResources._00_schema_migrations_sql))
+    /// Creates the migrator's own table; run before every pass, idempotent.
+    public static let bookkeeping = SchemaFile(name: "schema_migrations.sql", sql: text(PackageResources.schema_migrations_sql))
 
-    /// Every versioned migration, in order.
-    public static let all: [Migration] = [
-        Migration(version: 1, name: "001_schema.sql", sql: text(PackageResources._01_schema_sql)),
-        Migration(version: 2, name: "002_job_functions.sql", sql: text(PackageResources._02_job_functions_sql)),
-        Migration(version: 3, name: "003_live_holds_index.sql", sql: text(PackageResources._03_live_holds_index_sql)),
-        Migration(version: 4, name: "004_reserve_seats_function.sql", sql: text(PackageResources._04_reserve_seats_function_sql)),
-        Migration(version: 5, name: "005_reserve_seats_set_based.sql", sql: text(PackageResources._05_reserve_seats_set_based_sql)),
-        Migration(version: 6, name: "006_token_status_function.sql", sql: text(PackageResources._06_token_status_function_sql)),
-        Migration(version: 7, name: "007_enqueue_procedure.sql", sql: text(PackageResources._07_enqueue_procedure_sql)),
-        Migration(version: 8, name: "008_issue_tokens_procedure.sql", sql: text(PackageResources._08_issue_tokens_procedure_sql)),
-        Migration(version: 9, name: "009_job_functions_cached_plans.sql", sql: text(PackageResources._09_job_functions_cached_plans_sql)),
-        Migration(version: 10, name: "010_dead_jobs_index.sql", sql: text(PackageResources._10_dead_jobs_index_sql)),
-        Migration(version: 11, name: "011_enqueue_seat_refusal.sql", sql: text(PackageResources._11_enqueue_seat_refusal_sql)),
-        Migration(version: 12, name: "012_enqueue_replay_first.sql", sql: text(PackageResources._12_enqueue_replay_first_sql)),
-        Migration(version: 13, name: "013_enqueue_joined_lookups.sql", sql: text(PackageResources._13_enqueue_joined_lookups_sql)),
-        Migration(version: 14, name: "014_reservations_checked_where_made.sql", sql: text(PackageResources._14_reservations_checked_where_made_sql)),
+    /// Tables, indexes and types: applied once each, in this order.
+    public static let migrations: [SchemaFile] = [
+        SchemaFile(name: "migrations/001_baseline.sql", sql: text(PackageResources._01_baseline_sql)),
+    ]
+
+    /// Functions and procedures, one per file: each applied again whenever its text changes.
+    public static let functions: [SchemaFile] = [
+        SchemaFile(name: "functions/stagedoor_claim_jobs.sql", sql: text(PackageResources.stagedoor_claim_jobs_sql)),
+        SchemaFile(name: "functions/stagedoor_enqueue_booking_jobs.sql", sql: text(PackageResources.stagedoor_enqueue_booking_jobs_sql)),
+        SchemaFile(name: "functions/stagedoor_enqueue_jobs.sql", sql: text(PackageResources.stagedoor_enqueue_jobs_sql)),
+        SchemaFile(name: "functions/stagedoor_finish_jobs.sql", sql: text(PackageResources.stagedoor_finish_jobs_sql)),
+        SchemaFile(name: "functions/stagedoor_insert_jobs.sql", sql: text(PackageResources.stagedoor_insert_jobs_sql)),
+        SchemaFile(name: "functions/stagedoor_issue_tokens.sql", sql: text(PackageResources.stagedoor_issue_tokens_sql)),
+        SchemaFile(name: "functions/stagedoor_refuse_losing_rows.sql", sql: text(PackageResources.stagedoor_refuse_losing_rows_sql)),
+        SchemaFile(name: "functions/stagedoor_reserve_seats.sql", sql: text(PackageResources.stagedoor_reserve_seats_sql)),
+        SchemaFile(name: "functions/stagedoor_token_status.sql", sql: text(PackageResources.stagedoor_token_status_sql)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String {

@@ -19,6 +19,8 @@ struct GatewayParts: Sendable {
     let coalescer: NotifyCoalescer?
     let listener: NotificationListener
     let jobs: JobStore
+    /// Every write's enqueue: one batcher, so a batch of mixed writes is one round trip.
+    let bookingJobs: BookingJobs
 
     init(settings: Settings, client: PostgresClient) {
         let plain = JobStore(client: client, logger: Observability.logger("gateway", "jobs"))
@@ -30,6 +32,7 @@ struct GatewayParts: Sendable {
         let board = self.board
         self.coalescer = coalescer
         self.jobs = JobStore(client: client, coalescer: coalescer, logger: Observability.logger("gateway", "jobs"))
+        self.bookingJobs = BookingJobs(jobs: jobs)
         self.listener = NotificationListener(
             url: settings.databaseURL, channels: [JobStore.doneChannel], applicationName: "stagedoor-gateway-replies",
             logger: Observability.logger("gateway", "replies"),
@@ -64,7 +67,7 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     let auth = Authenticator(database: database, rateLimit: settings.rateLimit)
     let tokens = TokenStore(database: database)
     let catalog = CatalogStore(database: database)
-    let replies = JobReplies(jobs: parts.jobs, board: parts.board, database: database, replyTimeout: settings.replyTimeout,
+    let replies = JobReplies(jobs: parts.jobs, booking: parts.bookingJobs, board: parts.board, database: database, replyTimeout: settings.replyTimeout,
                              maxAttempts: settings.jobMaxAttempts)
     let router = Router()
     router.middlewares.add(RequestMetricsMiddleware())

@@ -98,7 +98,7 @@ struct MixedWorkloadTests {
                     #expect(paid == rows.count - 1, "seat \(seat): a reservation after the paid one")
                 }
             }
-            // Every reservation names a user and a seat that exist (sql/014 checks this where
+            // Every reservation names a user and a seat that exist (stagedoor_reserve_seats checks this where
             // reservations are made, not with foreign keys).
             #expect(try await db.scalar("""
                 SELECT count(*) FROM reservations r

@@ -124,7 +124,7 @@ struct ReserveSeatsFunctionTests {
         try await TestDatabase.withDatabase { db, _ in
             try await Self.seed(db)
             #expect(try await Self.reserve(db, [(1, 1, 1)]).map(\.outcome) == ["held"])
-            // 23001 restrict_violation from sql/014's triggers; 428C9 for an identity column.
+            // 23001 restrict_violation from stagedoor_refuse_losing_rows' triggers; 428C9 for an identity column.
             for (statement, code): (PostgresQuery, String) in [
                 ("DELETE FROM seats WHERE seat_no = 10", "23001"), ("TRUNCATE seats CASCADE", "23001"),
                 ("UPDATE seats SET seat_no = 11 WHERE seat_no = 10", "23001"), ("UPDATE seats SET schedule_id = 2", "23001"),

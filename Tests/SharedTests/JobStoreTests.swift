@@ -106,7 +106,7 @@ struct JobStoreTests {
             #expect(unkeyed.count == 200 && Set(unkeyed).count == 200)
             for key in (0..<10).map({ "key-\($0)" }) {
                 let ids = results.filter { $0.0 == key }.map {
-                    switch $0.2 { case .created(let id), .finished(let id, _): id; case .existing(let record): record.id; case .refused: Int64(-1) }
+                    switch $0.2 { case .created(let id), .finished(let id, _): id; case .existing(let record): record.id; case .declined: Int64(-1) }
                 }
                 #expect(ids.count == 10 && Set(ids).count == 1, "\(key): \(ids)")
             }
@@ -117,32 +117,6 @@ struct JobStoreTests {
                 let payload = try await client.scalar("SELECT (payload->>'n')::int FROM jobs WHERE id = \(id)", as: Int.self)
                 #expect(payload == n)
             }
-        }
-    }
-
-    @Test("a used key gets its job back before the queue gate: a retry answers although the token is done; a new key is refused")
-    func replayBeforeGate() async throws {
-        try await TestDatabase.withDatabase { client, _ in
-            let userID = try #require(try await client.scalar(
-                "INSERT INTO users (name, api_key_hash) VALUES ('ada', sha256('k')) RETURNING id", as: Int64.self))
-            try await client.query("""
-                INSERT INTO queue_tokens (user_id, token_hash, salt, status, activated_at, expires_at)
-                VALUES (\(userID), sha256('tok'), '\\x00000000000000000000000000000000'::bytea, 'active', now(), now() + interval '1 hour')
-                """)
-            let store = JobStore(client: client, logger: logger)
-            let gate = Secrets.sha256("tok")
-            func pay(key: String) -> NewJob {
-                NewJob(kind: JobKind("pay"), payload: "{}", userID: userID, idempotencyKey: key, requestHash: Array("body".utf8),
-                       requiredTokenHash: gate)
-            }
-            guard case .created(let id) = try await store.enqueue(pay(key: "pay-1")) else { Issue.record("not created"); return }
-            try await client.query("UPDATE queue_tokens SET status = 'done', ended_at = now()")
-
-            let retried = try await store.enqueue(pay(key: "pay-1"))
-            guard case .existing(let record) = retried else { Issue.record("the retry was not answered with its job: \(retried)"); return }
-            #expect(record.id == id)
-            #expect(try await store.enqueue(pay(key: "pay-2")) == .refused(.notActive(status: "done")))
-            #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 1)
         }
     }
 
@@ -163,64 +137,12 @@ struct JobStoreTests {
     @Test("an enqueue sends exactly one wake-up on the jobs channel, in its own commit")
     func enqueueNotifies() async throws {
         try await TestDatabase.withDatabase { client, url in
-            try await withWakeUps(url) { received in
+            try await withWakeUps(url, logger: logger) { received in
                 let store = JobStore(client: client, logger: logger)
                 _ = try await store.enqueue(NewJob(kind: JobKind("effect"), payload: "{}"))
                 #expect(await eventually { received.count == 1 })
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(received.count == 1)
-            }
-        }
-    }
-
-    /// Runs `body` while a listener counts the wake-ups on the jobs channel.
-    private func withWakeUps(_ url: DatabaseURL, _ body: @escaping @Sendable (Counter) async throws -> Void) async throws {
-        let received = Counter()
-        let listener = NotificationListener(
-            url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener",
-            logger: logger, onConnect: { received.connected() }, onNotification: { _, _ in received.increment() })
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await listener.run() }
-            #expect(await eventually { received.connections == 1 })
-            try await body(received)
-            group.cancelAll()
-        }
-    }
-
-    @Test("a job its seat check refuses is stored finished and wakes no worker; the previous release's 9-argument enqueue still queues")
-    func seatCheckAndPreviousEnqueue() async throws {
-        try await TestDatabase.withDatabase { client, url in
-            let userID = try #require(try await client.scalar(
-                "INSERT INTO users (name, api_key_hash) VALUES ('ada', sha256('k')) RETURNING id", as: Int64.self))
-            let concert = try #require(try await client.scalar("INSERT INTO concerts (title, artist) VALUES ('t', 'a') RETURNING id", as: Int64.self))
-            let schedule = try #require(try await client.scalar("""
-                INSERT INTO schedules (concert_id, starts_at, price, total_seats) VALUES (\(concert), now() + interval '1 day', 10, 2) RETURNING id
-                """, as: Int64.self))
-            try await client.query("INSERT INTO seats (schedule_id, seat_no, status) VALUES (\(schedule), 1, 'sold'), (\(schedule), 2, 'available')")
-            try await withWakeUps(url) { received in
-                let store = JobStore(client: client, logger: logger)
-                let refusal = JobOutcome(status: 409, body: #"{"code":"taken"}"#)
-                func check(_ seat: Int) -> SeatCheck { SeatCheck(scheduleID: schedule, seatNo: seat, maxHolds: 4, refusal: refusal) }
-
-                let refused = try await store.enqueue(NewJob(kind: JobKind("hold"), payload: "{}", userID: userID, seatCheck: check(1)))
-                guard case .finished(let id, let outcome) = refused else { Issue.record("not finished: \(refused)"); return }
-                #expect(outcome == JobOutcome(status: 409, body: #"{"code": "taken"}"#))
-                #expect(try await store.find(id: id)?.state == .succeeded)
-                try await Task.sleep(for: .milliseconds(200))
-                #expect(received.count == 0)
-
-                guard case .created = try await store.enqueue(NewJob(kind: JobKind("hold"), payload: "{}", userID: userID, seatCheck: check(2))) else {
-                    Issue.record("a free seat's job was not queued"); return
-                }
-                #expect(await eventually { received.count == 1 })
-
-                let previous = try await client.query("""
-                    CALL stagedoor_enqueue_jobs(ARRAY['effect'], ARRAY['{}'], ARRAY[\(userID)]::bigint[], ARRAY[false], ARRAY[''],
-                                                ARRAY[''::bytea], ARRAY[5], true, ARRAY[''::bytea], NULL, NULL, NULL)
-                    """).decode(([Bool], [Int64], [String]).self).reduce(into: []) { $0.append($1) }
-                #expect(previous.first?.0 == [true])
-                #expect(await eventually { received.count == 2 })
-                #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'queued'", as: Int64.self) == 2)
             }
         }
     }
@@ -240,5 +162,19 @@ struct JobStoreTests {
             #expect(try await client.scalar("SELECT count(*) FROM jobs", as: Int64.self) == 3)
             #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE idempotency_key = 'k'", as: Int64.self) == 0)
         }
+    }
+}
+
+/// Runs `body` while a listener counts the wake-ups on the jobs channel.
+func withWakeUps(_ url: DatabaseURL, logger: Logger, _ body: @escaping @Sendable (Counter) async throws -> Void) async throws {
+    let received = Counter()
+    let listener = NotificationListener(
+        url: url, channels: [JobStore.jobsChannel], applicationName: "stagedoor-test-listener",
+        logger: logger, onConnect: { received.connected() }, onNotification: { _, _ in received.increment() })
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await listener.run() }
+        #expect(await eventually { received.connections == 1 })
+        try await body(received)
+        group.cancelAll()
     }
 }

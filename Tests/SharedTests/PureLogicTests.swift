@@ -87,16 +87,45 @@ struct SQLScriptTests {
         #expect(statements[2] == #"SELECT "odd;name" FROM a"#)
     }
 
-    @Test("every sql/NNN_*.sql file is embedded, in order, with its number")
+    @Test("every .sql file under sql/migrations and sql/functions is embedded, as it is on disk; migrations numbered in order")
     func everyFileListed() throws {
-        let folder = Checkout.url("sql")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".sql") && $0 != Migrations.bookkeeping.name }.sorted()
-        #expect(Migrations.all.map(\.name) == files)
-        for migration in Migrations.all {
-            #expect(migration.name.hasPrefix(String(format: "%03d_", migration.version)))
-            let onDisk = try String(contentsOf: folder.appendingPathComponent(migration.name), encoding: .utf8)
-            #expect(onDisk == migration.sql)
+        for (folder, embedded) in [("migrations", Migrations.migrations), ("functions", Migrations.functions)] {
+            let directory = Checkout.url("sql/\(folder)")
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+            #expect(embedded.map(\.name) == files.map { "\(folder)/\($0)" })
+            for file in embedded {
+                let onDisk = try String(contentsOf: Checkout.url("sql/\(file.name)"), encoding: .utf8)
+                #expect(onDisk == file.sql, "\(file.name) differs from its embedded copy")
+            }
+        }
+        for (index, migration) in Migrations.migrations.enumerated() {
+            #expect(migration.name.hasPrefix(String(format: "migrations/%03d_", index + 1)))
+        }
+    }
+
+    @Test("each function file defines the function it is named after, and only that one")
+    func oneFunctionPerFile() {
+        for file in Migrations.functions {
+            let name = String(file.name.dropFirst("functions/".count).dropLast(".sql".count))
+            let defined = SQLScript.statements(in: file.sql).compactMap { statement -> String? in
+                guard let range = statement.range(of: #"CREATE OR REPLACE (FUNCTION|PROCEDURE) ([a-z_]+)"#, options: .regularExpression) else { return nil }
+                return String(statement[range].split(separator: " ").last!)
+            }
+            #expect(defined == [name], "\(file.name) defines \(defined)")
+        }
+    }
+
+    @Test("the job core's Swift and SQL name no job kind's domain: seats, schedules, reservations, tokens, rooms")
+    func jobCoreIsGeneric() throws {
+        let core = try FileManager.default.contentsOfDirectory(atPath: Checkout.url("Sources/Shared/Queue").path)
+            .map { "Sources/Shared/Queue/\($0)" }
+            + ["claim_jobs", "finish_jobs", "insert_jobs", "enqueue_jobs"].map { "sql/functions/stagedoor_\($0).sql" }
+        for path in core {
+            let text = try String(contentsOf: Checkout.url(path), encoding: .utf8).lowercased()
+            for word in [#"\bseats?\b"#, #"\bschedules?\b(?!\()"#, #"\breservations?\b"#, #"queue.tokens?"#, #"waiting.room"#,
+                         #"\bbooking"#, #"\bconcerts?\b"#, #"\bwallets?\b"#] {
+                #expect(text.range(of: word, options: .regularExpression) == nil, "\(path) matches \(word)")
+            }
         }
     }
 }

@@ -57,7 +57,7 @@ struct PointsController<Context: RequestContext> {
 
     func charge(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        // A replay is answered by the enqueue (sql/012), or below if the body is refused first.
+        // A replay is answered by the enqueue (`stagedoor_insert_jobs`), or below if the body is refused first.
         let write = try await replies.begin(request, userID: caller.userID, kind: .chargePoints)
         let amount: Int64
         do {

@@ -14,7 +14,7 @@ struct QueueGate: Sendable {
 
     /// Returns the caller's active token: `401 queue_token_invalid` if the header is missing, the
     /// token unknown or another user's, `403 queue_token_not_active` if it is not active. (Writes
-    /// check the same inside their enqueue statement: `NewJob.requiredTokenHash`.)
+    /// check the same inside their enqueue statement: ``BookingJobs``.)
     @discardableResult
     func requireActive(_ request: Request, userID: Int64) async throws -> TokenRow {
         guard let token = Self.tokenHeader(request), let row = try await tokens.find(token: token), row.userID == userID else {

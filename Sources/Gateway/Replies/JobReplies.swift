@@ -7,6 +7,7 @@ import Shared
 /// job finishes within `REPLY_TIMEOUT`, else `202` with the job's location.
 struct JobReplies: Sendable {
     let jobs: JobStore
+    let booking: BookingJobs
     let board: ReplyBoard
     let database: GatewayDatabase
     let replyTimeout: Duration
@@ -33,7 +34,7 @@ struct JobReplies: Sendable {
     /// Reads an idempotent write: its key (checked) and its body.
     ///
     /// API.md answers a replay of an earlier request with the same key (or `409`) before the body
-    /// and the queue token are checked. The enqueue does that itself (sql/012): it returns the job
+    /// and the queue token are checked. The enqueue does that itself (`stagedoor_insert_jobs`): it returns the job
     /// that already has the key before it looks at the gate, so a write needs no lookup of its own
     /// — except one refused before its enqueue, which must go through ``replay(of:orThrow:)``.
     func begin(_ request: Request, userID: Int64, kind: JobKind) async throws -> Write {
@@ -70,10 +71,9 @@ struct JobReplies: Sendable {
         } else {
             String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
         }
-        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts,
-                         requiredTokenHash: gate, seatCheck: seatCheck)
+        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts)
         let started = ContinuousClock.now
-        let enqueued = try await database.batched { try await jobs.enqueue(job, within: $0) }
+        let enqueued = try await database.batched { try await booking.enqueue(job, gate: gate, seatCheck: seatCheck, within: $0) }
         let created = ContinuousClock.now
         JobMetrics.enqueue(kind: kind).record(duration: created - started)
         switch enqueued {

@@ -45,7 +45,7 @@ extension TokenStore {
 
         /// Finds each request's user by API-key digest and inserts a token for those who have no live
         /// one, and commits, in one CALL for a batch of concurrent requests (`stagedoor_issue_tokens`,
-        /// sql/008; see ``Batcher``): places in line follow the requests' order. Its one row is sent
+        /// `stagedoor_issue_tokens`; see ``Batcher``): places in line follow the requests' order. Its one row is sent
         /// after the COMMIT inside the call, so a secret is handed out only for a committed token.
         /// One outcome per request, in order.
         struct IssueForKeys: PostgresPreparedStatement {

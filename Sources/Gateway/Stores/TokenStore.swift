@@ -19,7 +19,7 @@ struct TokenRow: Sendable {
     let admitPerSecond: Double
     let idleTTL: Double
     /// The status a client should see: a token past its TTL is expired even before the queue worker
-    /// says so. Computed by the reading statement (`stagedoor_token_status`, sql/006), the rule's one home.
+    /// says so. Computed by the reading statement (`stagedoor_token_status`), the rule's one home.
     let effectiveStatus: String
 
     /// Whether this waiting token's last-seen time is old enough to be written again:
@@ -47,7 +47,7 @@ struct TokenStore: Sendable {
             try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
-            // One CALL inserts and commits: its row comes only after the commit (sql/008).
+            // One CALL inserts and commits: its row comes only after the commit (`stagedoor_issue_tokens`).
             try await database.client.callCommitting(Statements.IssueForKeys(requests: requests), logger: database.logger)
         }
     }

@@ -6,7 +6,7 @@ import Shared
 extension ReserveSeatHandler {
     /// The reserve handler's statements, prepared once per connection: each reservation runs them.
     enum Statements {
-        /// Reserves each seat in order (`stagedoor_reserve_seats`, sql/005): one row per job, `n`
+        /// Reserves each seat in order (`stagedoor_reserve_seats`): one row per job, `n`
         /// its 1-based place, with its verdict (`held`, `not_found`, `invalid_seat`,
         /// `already_reserved`, `seat_unavailable`), the schedule's seats and price, and the hold.
         struct ReserveSeats: PostgresPreparedStatement {

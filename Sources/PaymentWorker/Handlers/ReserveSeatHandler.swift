@@ -27,7 +27,7 @@ struct ReserveSeatHandler: JobHandler {
         return outcome
     }
 
-    /// The whole run of reservations in one round trip (`stagedoor_reserve_seats`, sql/005), in the
+    /// The whole run of reservations in one round trip (`stagedoor_reserve_seats`), in the
     /// runner's lock order.
     func run(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> [JobOutcome] {
         let payloads = try jobs.map { try $0.decodePayload(ReserveSeatPayload.self) }

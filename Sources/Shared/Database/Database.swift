@@ -9,4 +9,18 @@ public enum Database {
             configuration: settings.databaseURL.clientConfiguration(poolSize: settings.dbPoolSize, applicationName: "stagedoor-\(process)"),
             backgroundLogger: Observability.logger(process, "postgres", level: .warning))
     }
+
+    /// Runs `body` with a client for `url` that runs while `body` does (for short-lived commands).
+    public static func withClient<T: Sendable>(
+        _ url: DatabaseURL, poolSize: Int, applicationName: String = "stagedoor-admin", _ body: (PostgresClient) async throws -> T
+    ) async throws -> T {
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(poolSize: poolSize, applicationName: applicationName),
+            backgroundLogger: Logger(label: "stagedoor.postgres"))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
 }

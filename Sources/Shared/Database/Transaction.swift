@@ -89,8 +89,8 @@ extension PostgresClient {
         try await inTransaction(logger: logger, body)
     }
 
-    /// The one row of a CALL of a procedure that COMMITs inside (the enqueue, sql/007; the token
-    /// issue, sql/008). PostgreSQL sends that row only after the commit, so having it is the
+    /// The one row of a CALL of a procedure that COMMITs inside (the enqueues; the token
+    /// issue). PostgreSQL sends that row only after the commit, so having it is the
     /// confirmation: one round trip where ``committed(logger:_:)`` takes three.
     public func callCommitting<Statement: PostgresPreparedStatement>(
         _ statement: Statement, logger: Logger

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// What a job does, e.g. `reserve_seat`. Extensible: each module declares its own kinds.
+/// What a job does, as an opaque name. Extensible: each module declares its own kinds.
 public struct JobKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
@@ -22,61 +22,14 @@ public struct NewJob: Sendable {
     public var requestHash: [UInt8]?
     /// Attempts before a job that keeps throwing is dead.
     public var maxAttempts: Int
-    /// The queue gate, checked inside the enqueue statement: when set, the job is inserted only if the
-    /// queue token with this secret hash is `userID`'s and active (see ``QueueTokenRefusal``).
-    public var requiredTokenHash: [UInt8]?
-    /// A seat the job would hold, checked inside the enqueue statement: when it is certainly taken,
-    /// the job is stored already finished with the check's refusal instead of queued (``SeatCheck``).
-    public var seatCheck: SeatCheck?
-
     public init(kind: JobKind, payload: String, userID: Int64? = nil, idempotencyKey: String? = nil,
-                requestHash: [UInt8]? = nil, maxAttempts: Int = 5, requiredTokenHash: [UInt8]? = nil, seatCheck: SeatCheck? = nil) {
+                requestHash: [UInt8]? = nil, maxAttempts: Int = 5) {
         self.kind = kind
         self.payload = payload
         self.userID = userID
         self.idempotencyKey = idempotencyKey
         self.requestHash = requestHash
         self.maxAttempts = maxAttempts
-        self.requiredTokenHash = requiredTokenHash
-        self.seatCheck = seatCheck
-    }
-}
-
-/// What the enqueue checks for a job that would hold a seat (sql/011). When the statement's
-/// snapshot shows the worker would refuse the job with `seat_unavailable` — the schedule exists, the
-/// seat is in its range, `userID` holds fewer than `maxHolds` live seats in the schedule (else the
-/// worker refuses with the hold limit first), and the seat is sold or held by a live hold — the job
-/// is stored finished with `refusal`, and no worker is woken for it. Otherwise it is queued as
-/// usual: the check can only refuse, never grant.
-public struct SeatCheck: Sendable {
-    public var scheduleID: Int64
-    public var seatNo: Int
-    public var maxHolds: Int
-    /// The outcome to store: the worker's own `seat_unavailable` refusal, byte for byte.
-    public var refusal: JobOutcome
-
-    public init(scheduleID: Int64, seatNo: Int, maxHolds: Int, refusal: JobOutcome) {
-        self.scheduleID = scheduleID
-        self.seatNo = seatNo
-        self.maxHolds = maxHolds
-        self.refusal = refusal
-    }
-}
-
-/// Why the queue gate of an enqueue refused a job (``NewJob/requiredTokenHash``).
-public enum QueueTokenRefusal: Sendable, Equatable {
-    /// No token has that secret, or it is another user's.
-    case invalid
-    /// The user's token is not active: its status as clients see it (`waiting`, `expired`, `done`).
-    case notActive(status: String)
-
-    /// The gate's answer as the enqueue statement reports it: nil when there was no gate or it passed.
-    init?(gateStatus: String?) {
-        switch gateStatus {
-        case nil, "active": return nil
-        case "invalid": self = .invalid
-        case let status?: self = .notActive(status: status)
-        }
     }
 }
 
@@ -118,7 +71,7 @@ private final class DecodedPayload: Sendable {
 }
 
 /// What a finished job answers: the HTTP status and JSON body the direct call would have returned.
-/// A domain refusal (seat taken, too few points) is an outcome with a 4xx status, not an error.
+/// A refusal the job's handler decides on is an outcome with a 4xx status, not an error.
 public struct JobOutcome: Sendable, Equatable {
     public var status: Int
     /// A JSON document.

@@ -4,19 +4,14 @@ import PostgresNIO
 extension JobStore {
     /// Every SQL statement over `jobs`, in one place. Values are always bound.
     enum Statements {
-        /// Inserts jobs and commits, in one CALL (`stagedoor_enqueue_jobs`, sql/007 and 011), waking the
+        /// Inserts jobs and commits, in one CALL (`stagedoor_enqueue_jobs`, sql/functions), waking the
         /// workers once if `notify` and any was inserted. The one row answers per job, in order:
-        /// created; the id — the existing job's when the idempotency key was taken, 0 when that job
-        /// is not visible yet (or is in this batch); and the gate — '' without a queue gate, else the
-        /// required token's status as clients see it (`stagedoor_token_status`, sql/006) or
-        /// `invalid` when it is unknown or another user's. A job whose gate is not `active` is not
-        /// inserted; the gate in the statement spares the gateway a lookup of its own before each
-        /// reserve and pay. A job with a ``SeatCheck`` that fails is stored finished with its refusal
-        /// and answered with that outcome (sql/011). The row is sent only after the procedure's
+        /// created, and the id — the existing job's when the idempotency key was taken, 0 when that
+        /// job is not visible yet (or is in this batch). The row is sent only after the procedure's
         /// COMMIT, so an id is never handed out for a row that was not committed. Prepared once per
         /// connection.
         struct Enqueue: PostgresPreparedStatement {
-            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::bool[], $5::text[], $6::bytea[], $7::int[], $8::bool, $9::bytea[], $10::bigint[], $11::int[], $12::int[], $13::int[], $14::text[], NULL, NULL, NULL, NULL, NULL)"
+            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::bool, NULL, NULL)"
             /// One attempt per job, in input order.
             typealias Row = [EnqueueAttempt]
 
@@ -25,35 +20,17 @@ extension JobStore {
 
             func makeBindings() throws -> PostgresBindings {
                 var bindings = PostgresBindings()
-                bindings.append(jobs.map(\.kind.rawValue))
-                bindings.append(jobs.map(\.payload))
-                bindings.append(jobs.map { $0.userID ?? -1 })
-                bindings.append(jobs.map { $0.idempotencyKey != nil })
-                bindings.append(jobs.map { $0.idempotencyKey ?? "" })
-                bindings.append(jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) })
-                bindings.append(jobs.map(\.maxAttempts))
+                JobStore.appendJobColumns(jobs, to: &bindings)
                 bindings.append(notify)
-                bindings.append(jobs.map { ByteBuffer(bytes: $0.requiredTokenHash ?? []) })
-                bindings.append(jobs.map { $0.seatCheck?.scheduleID ?? 0 })
-                bindings.append(jobs.map { $0.seatCheck?.seatNo ?? 0 })
-                bindings.append(jobs.map { $0.seatCheck?.maxHolds ?? 0 })
-                bindings.append(jobs.map { $0.seatCheck?.refusal.status ?? 0 })
-                bindings.append(jobs.map { $0.seatCheck?.refusal.body ?? "" })
                 return bindings
             }
 
-            /// The row's arrays, per job: inserted, its id (0 for none), its gate's status ('' for
-            /// none), and the outcome it was stored with when its seat check refused it (status 0 for none).
             func decodeRow(_ row: PostgresRow) throws -> [EnqueueAttempt] {
-                let (created, ids, gates, statuses, bodies) = try row.decode(([Bool], [Int64], [String], [Int], [String]).self)
-                guard [ids.count, gates.count, statuses.count, bodies.count, created.count].allSatisfy({ $0 == jobs.count }) else {
+                let (created, ids) = try row.decode(([Bool], [Int64]).self)
+                guard created.count == jobs.count, ids.count == jobs.count else {
                     throw JobStoreError.enqueueAnswerMismatch(jobs: jobs.count, answers: created.count)
                 }
-                return jobs.indices.map { n in
-                    EnqueueAttempt(id: ids[n] == 0 ? nil : ids[n], created: created[n],
-                                   refusal: QueueTokenRefusal(gateStatus: gates[n].isEmpty ? nil : gates[n]),
-                                   outcome: statuses[n] == 0 ? nil : JobOutcome(status: statuses[n], body: bodies[n]))
-                }
+                return jobs.indices.map { n in EnqueueAttempt(id: ids[n] == 0 ? nil : ids[n], created: created[n]) }
             }
         }
 
@@ -82,7 +59,7 @@ extension JobStore {
         }
 
         /// Locks up to `limit` runnable jobs, oldest first, skipping those other runners hold
-        /// (`stagedoor_claim_jobs`, sql/002: always a plain scan of the claim index).
+        /// (`stagedoor_claim_jobs`: always a plain scan of the claim index).
         struct Claim: PostgresPreparedStatement {
             static let sql = "SELECT id, kind, payload, attempts, max_attempts, user_id, waited FROM stagedoor_claim_jobs($1::int)"
             typealias Row = (Int64, String, String, Int, Int, Int64?, Double)
@@ -98,7 +75,7 @@ extension JobStore {
             func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
         }
 
-        /// Stores outcomes (`stagedoor_finish_jobs`, sql/002) and tells gateways on `job_done`:
+        /// Stores outcomes (`stagedoor_finish_jobs`) and tells gateways on `job_done`:
         /// one line per job, `id status body` (body as stored), or only `id` for a body over 2,000
         /// bytes and for dead jobs; lines are grouped into payloads under NOTIFY's 8,000 bytes.
         struct Finish: PostgresPreparedStatement {
@@ -151,5 +128,18 @@ extension JobStore {
             RETURNING state = 'dead'
             """
         }
+    }
+}
+
+extension JobStore {
+    /// Binds the job columns `stagedoor_insert_jobs` takes, in its order: kinds, payloads, user ids
+    /// (-1: none), idempotency keys ('': none), request digests (empty: none), max attempts.
+    public static func appendJobColumns(_ jobs: [NewJob], to bindings: inout PostgresBindings) {
+        bindings.append(jobs.map(\.kind.rawValue))
+        bindings.append(jobs.map(\.payload))
+        bindings.append(jobs.map { $0.userID ?? -1 })
+        bindings.append(jobs.map { $0.idempotencyKey ?? "" })
+        bindings.append(jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) })
+        bindings.append(jobs.map(\.maxAttempts))
     }
 }

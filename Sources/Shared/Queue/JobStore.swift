@@ -47,24 +47,43 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// One job's row after a batched insert: refused by its queue gate, `created` (with the
-    /// `outcome` it was stored with if its seat check refused it), or the id of the job that already
-    /// had its idempotency key, or none of these (a concurrent insert of that key was not yet
-    /// visible: try again).
-    struct EnqueueAttempt: Sendable {
-        let id: Int64?
-        let created: Bool
-        let refusal: QueueTokenRefusal?
-        let outcome: JobOutcome?
+    /// One job's row after a batched insert (``stagedoor_insert_jobs``, sql/functions): `created`
+    /// (with the `outcome` it was stored with when its producer knew it already), or the id of the
+    /// job that already had its idempotency key, or `declined` with the producer's reason, or none of
+    /// these (a concurrent insert of that key was not yet visible: try again).
+    public struct EnqueueAttempt: Sendable {
+        public let id: Int64?
+        public let created: Bool
+        public let outcome: JobOutcome?
+        /// Why the producer's own statement declined to insert the job (its words, opaque here).
+        public let declined: String?
+
+        public init(id: Int64?, created: Bool, outcome: JobOutcome? = nil, declined: String? = nil) {
+            self.id = id
+            self.created = created
+            self.outcome = outcome
+            self.declined = declined
+        }
     }
 
     private static func enqueueBatch(
         _ jobs: [NewJob], client: PostgresClient, coalescer: NotifyCoalescer?, logger: Logger
     ) async throws -> [EnqueueAttempt] {
+        try await withWakeUp(coalescer) { notify in
+            // One CALL inserts and commits: its row comes only after the commit.
+            try await client.callCommitting(Statements.Enqueue(jobs: jobs, notify: notify), logger: logger)
+        }
+    }
+
+    /// Runs one batched insert that wakes the workers when `notify` is true: inline, or left to the
+    /// coalescer's trailing edge when a wake-up went out within its window. For producers that insert
+    /// through a statement of their own (one that checks something, then calls `stagedoor_insert_jobs`).
+    public static func withWakeUp(
+        _ coalescer: NotifyCoalescer?, _ insert: (_ notify: Bool) async throws -> [EnqueueAttempt]
+    ) async throws -> [EnqueueAttempt] {
         let notifyInline = coalescer?.claimInlineNotify() ?? true
-        // One CALL inserts and commits: its row comes only after the commit (sql/007).
-        let attempts = try await client.callCommitting(Statements.Enqueue(jobs: jobs, notify: notifyInline), logger: logger)
-        // Jobs stored finished by their seat check need no worker.
+        let attempts = try await insert(notifyInline)
+        // Jobs stored finished need no worker.
         if !notifyInline, attempts.contains(where: { $0.created && $0.outcome == nil }) { coalescer?.noteSkippedNotify() }
         return attempts
     }
@@ -73,30 +92,36 @@ public struct JobStore: Sendable {
     public enum EnqueueResult: Sendable, Equatable {
         /// A new job was inserted.
         case created(id: Int64)
-        /// A new job was inserted already finished with this outcome: its ``SeatCheck`` refused it.
+        /// A new job was inserted already finished with this outcome (its producer knew it).
         case finished(id: Int64, outcome: JobOutcome)
         /// A job with the same user, kind and idempotency key already exists.
         case existing(JobRecord)
-        /// The job's queue gate refused it; nothing was inserted.
-        case refused(QueueTokenRefusal)
+        /// The producer's own statement declined the job, for this reason; nothing was inserted.
+        case declined(String)
     }
 
     /// Inserts a job and wakes the workers, in one statement and one commit — shared with the
-    /// enqueues running concurrently in this process (see ``Batcher``).
-    /// With an idempotency key already used by this user for this kind, returns the existing job
-    /// instead, whatever its queue gate would say now (sql/012: API.md answers replays before the
-    /// queue token); with a queue gate that refuses, inserts nothing and says why; with a seat check
-    /// that refuses, inserts the job already finished.
+    /// enqueues running concurrently in this process (see ``Batcher``). With an idempotency key
+    /// already used by this user for this kind, returns the existing job instead.
     /// With a `limit`, throws ``DeadlineExceeded`` once that much time has passed.
     public func enqueue(_ job: NewJob, within limit: Duration? = nil) async throws -> EnqueueResult {
+        try await enqueue(job, within: limit) { job, left in try await enqueues.submit(job, within: left) }
+    }
+
+    /// Enqueues a job through `insert`, a producer's own batched statement (see ``withWakeUp(_:_:)``),
+    /// and settles its answer: a replay is read back, a key race is tried again.
+    public func enqueue(
+        _ job: NewJob, within limit: Duration? = nil,
+        through insert: (_ job: NewJob, _ left: Duration?) async throws -> EnqueueAttempt
+    ) async throws -> EnqueueResult {
         let started = ContinuousClock.now
         func left() -> Duration? { limit.map { $0 - (ContinuousClock.now - started) } }
         // Under READ COMMITTED a concurrent insert of the same key may have committed after this
         // statement's snapshot (or be in the same batch): ON CONFLICT then skips, but the lookup
         // cannot see the row. Try again.
         for _ in 0..<5 {
-            let attempt = try await enqueues.submit(job, within: left())
-            if let refusal = attempt.refusal { return .refused(refusal) }
+            let attempt = try await insert(job, left())
+            if let reason = attempt.declined { return .declined(reason) }
             guard let id = attempt.id else { continue }
             if attempt.created { return attempt.outcome.map { .finished(id: id, outcome: $0) } ?? .created(id: id) }
             let record = if let left = left() {

@@ -7,8 +7,7 @@ import ServiceLifecycle
 /// back full (more is waiting than one loop takes at a time), and otherwise sleep until then or
 /// their jittered backstop poll. Jobs that arrive while a batch runs wait for the next one and leave together:
 /// measured on 2 cores, every loop answering every wake-up split the arrivals into more, smaller
-/// transactions — enqueue + run 17,800 jobs/s with 4 such loops, 20,300 with 2, 23,600 with 1;
-/// reservations 2,520/s with 2, 3,020 with 1.
+/// transactions — enqueue + run 17,800 jobs/s with 4 such loops, 20,300 with 2, 23,600 with 1.
 ///
 /// On graceful shutdown each loop finishes (commits) the batch in hand and stops taking more.
 public struct JobWorker: Service {

@@ -1,9 +1,9 @@
 -- A queue token's status as clients see it, the one statement of this rule: a token past its TTL is
 -- expired even before the queue worker marks it (active past `expires_at`; waiting and not polled
--- within the waiting room's idle TTL). The gateway's token reads return it, and the queue gate of an
--- enqueue (reserve, pay) applies it inside the enqueue statement. A plain SQL expression, inlined
--- by the planner.
-CREATE FUNCTION stagedoor_token_status(
+-- within the waiting room's idle TTL). The gateway's token reads return it, and the queue gate of a
+-- booking enqueue (stagedoor_enqueue_booking_jobs) applies it. A plain SQL expression, inlined by
+-- the planner.
+CREATE OR REPLACE FUNCTION stagedoor_token_status(
     status text, expires_at timestamptz, last_seen_at timestamptz, idle_ttl_seconds double precision
 ) RETURNS text LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT CASE

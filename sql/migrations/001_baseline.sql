@@ -1,5 +1,8 @@
--- Stagedoor schema, version 1: the whole domain of DESIGN.md.
--- Forward-only: never edit this file once it has landed; add 002_….sql instead.
+-- Stagedoor's tables, indexes and sequences: the baseline that folds the pre-release migrations
+-- 001–014 into one file. Functions and procedures are not here: each has a file of its own in
+-- sql/functions/. Once released, never edit this file: add 002_….sql instead.
+
+-- ── Users and points ────────────────────────────────────────────────────────────────────────────
 
 -- Users authenticate with an API key; only its SHA-256 is stored.
 CREATE TABLE users (
@@ -27,6 +30,8 @@ CREATE TABLE point_history (
 );
 CREATE INDEX point_history_user_idx ON point_history (user_id, id DESC);
 
+-- ── Concerts, seats, reservations, payments ─────────────────────────────────────────────────────
+
 CREATE TABLE concerts (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     title      text        NOT NULL CHECK (char_length(title) BETWEEN 1 AND 200),
@@ -53,11 +58,16 @@ CREATE TABLE seats (
     PRIMARY KEY (schedule_id, seat_no),
     CHECK ((status = 'held') = (hold_expires_at IS NOT NULL))
 );
+-- What the hold reaper reads: live and lapsed holds by expiry.
 CREATE INDEX seats_hold_expiry_idx ON seats (hold_expires_at) WHERE status = 'held';
 
+-- No foreign keys to users or seats: stagedoor_reserve_seats is the only writer, and inserts only
+-- the rows its conditional seat UPDATE returned, for the user the gateway authenticated. The two
+-- per-row checks were a quarter of that function's CPU; stagedoor_refuse_losing_rows keeps what
+-- they also guarded (a named user or seat is never deleted or renumbered).
 CREATE TABLE reservations (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id         bigint      NOT NULL REFERENCES users (id),
+    user_id         bigint      NOT NULL,
     schedule_id     bigint      NOT NULL,
     seat_no         integer     NOT NULL,
     status          text        NOT NULL CHECK (status IN ('held', 'paid', 'expired', 'cancelled')),
@@ -66,11 +76,12 @@ CREATE TABLE reservations (
     paid_at         timestamptz,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    FOREIGN KEY (schedule_id, seat_no) REFERENCES seats (schedule_id, seat_no),
     CHECK ((status = 'paid') = (paid_at IS NOT NULL))
 );
 CREATE INDEX reservations_user_idx ON reservations (user_id, id);
-CREATE INDEX reservations_user_schedule_held_idx ON reservations (user_id, schedule_id) WHERE status = 'held';
+-- A user's live holds in a schedule (the hold limit), counted from the index alone: with the expiry
+-- in it, it is the planner's choice with or without statistics on a freshly filled table.
+CREATE INDEX reservations_user_schedule_live_idx ON reservations (user_id, schedule_id, hold_expires_at) WHERE status = 'held';
 -- Never two live holds nor two sales of one seat, whatever the code does.
 CREATE UNIQUE INDEX reservations_one_held_per_seat ON reservations (schedule_id, seat_no) WHERE status = 'held';
 CREATE UNIQUE INDEX reservations_one_paid_per_seat ON reservations (schedule_id, seat_no) WHERE status = 'paid';
@@ -83,7 +94,9 @@ CREATE TABLE payments (
     paid_at        timestamptz NOT NULL DEFAULT now()
 );
 
--- The waiting room. `seq` orders the line; only the token secret's SHA-256 is stored.
+-- ── The waiting room ────────────────────────────────────────────────────────────────────────────
+
+-- `seq` orders the line; only the token secret's SHA-256 is stored.
 CREATE SEQUENCE queue_token_seq AS bigint;
 CREATE TABLE queue_tokens (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -119,7 +132,10 @@ CREATE TABLE waiting_room (
 );
 INSERT INTO waiting_room (id) VALUES (1);
 
--- The job queue. Gateways insert; payment workers claim with FOR UPDATE SKIP LOCKED.
+-- ── The job queue ───────────────────────────────────────────────────────────────────────────────
+
+-- Producers insert (stagedoor_insert_jobs); workers claim with FOR UPDATE SKIP LOCKED. Knows job
+-- kinds as strings and payloads as JSON, nothing of what they mean.
 CREATE TABLE jobs (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind            text        NOT NULL,
@@ -139,6 +155,7 @@ CREATE TABLE jobs (
     finished_at     timestamptz,
     CHECK ((state = 'queued') = (finished_at IS NULL))
 ) WITH (
+    -- A hot queue: room for HOT updates, and vacuumed long before dead rows pile up.
     fillfactor = 70,
     autovacuum_vacuum_scale_factor = 0.01,
     autovacuum_vacuum_threshold = 1000,
@@ -148,4 +165,6 @@ CREATE TABLE jobs (
 -- Exactly what the claim reads: queued rows in id order.
 CREATE INDEX jobs_claim_idx ON jobs (id) WHERE state = 'queued';
 CREATE INDEX jobs_retention_idx ON jobs (finished_at) WHERE state = 'succeeded';
+-- Dead jobs are rare, so this index is tiny; the metrics count them every few seconds.
+CREATE INDEX jobs_dead_idx ON jobs (id) WHERE state = 'dead';
 CREATE UNIQUE INDEX jobs_idempotency_idx ON jobs (user_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL;

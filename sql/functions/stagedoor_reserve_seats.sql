@@ -1,14 +1,9 @@
--- stagedoor_reserve_seats, set-based: a batch is a handful of statements, not four per job.
+-- Decides a batch of reserve_seat jobs in a handful of statements, not four per job (the per-job
+-- version spent most of its time starting statements: each executor start re-reads the tables'
+-- CHECK constraints and rebuilds every expression). Called by the payment worker's reserve handler
+-- once per batch.
 --
--- Measured (pg_stat_statements with nested tracking, gateway + payment worker, 64 connections,
--- 2 cores): the per-job loop of 004 cost about 115 µs of Postgres CPU per reservation, the biggest
--- single share of the database's time. perf showed most of it was starting statements, not doing
--- their work: each job's seat UPDATE + reservation INSERT started a new executor, which re-reads
--- the tables' CHECK constraints from their stored text (pg_strtok, nodeRead) and rebuilds every
--- expression, once per job.
---
--- Same signature, same answers as 004, with jobs decided in the given order (the runner sorts a
--- batch by seat):
+-- Jobs are decided in the given order (the runner sorts a batch by seat):
 -- 1. the (user, schedule) advisory locks, all at once, in key order: one user's reservations in one
 --    schedule are decided one batch at a time, so the hold limit holds. Every batch takes its
 --    advisory locks before any row lock, each kind in one order, so reserve batches cannot

@@ -1,15 +1,14 @@
--- Token issue as a procedure that commits before it answers, like the enqueue (007): one round trip
--- instead of BEGIN, the insert and COMMIT. A client is told a token's secret only once its row is
--- committed; the row CALL returns is sent after the COMMIT inside it.
+-- Issues queue tokens for a batch of requests and commits, in one CALL: a client is told a token's
+-- secret only once its row is committed (the row CALL returns is sent after the COMMIT inside it).
 --
--- Same work as the statement it replaces: find each request's user by API-key digest and insert a
--- token for those with no live one, places in line following the requests' order. Per request, in
--- order: the user's id (0: no user has the key) and, when a token was inserted, its id, seq,
--- last-seen time and status as clients see it (id 0, seq 0, now and '' when none was: the user
--- already has a live token, or another request of the batch took one). A new token is never yet
--- activated, so its activation and expiry times are NULL and not returned. Then the waiting room's
--- figures the answer needs, read in the same transaction.
-CREATE PROCEDURE stagedoor_issue_tokens(
+-- Finds each request's user by API-key digest and inserts a token for those with no live one,
+-- places in line following the requests' order. Per request, in order: the user's id (0: no user
+-- has the key) and, when a token was inserted, its id, seq, last-seen time and status as clients see
+-- it (id 0, seq 0, now and '' when none was: the user already has a live token, or another request
+-- of the batch took one). A new token is never yet activated, so its activation and expiry times are
+-- NULL and not returned. Then the waiting room's figures the answer needs, read in the same
+-- transaction.
+CREATE OR REPLACE PROCEDURE stagedoor_issue_tokens(
     p_key_hashes bytea[], p_token_hashes bytea[], p_salts bytea[],
     OUT o_user_ids bigint[], OUT o_ids bigint[], OUT o_seqs bigint[], OUT o_last_seen timestamptz[],
     OUT o_statuses text[], OUT o_now timestamptz, OUT o_admitted_through bigint,
