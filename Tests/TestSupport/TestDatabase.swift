@@ -65,14 +65,9 @@ public enum TestDatabase {
         _ url: DatabaseURL, poolSize: Int = 10, applicationName: String = "stagedoor-test",
         _ body: (PostgresClient) async throws -> T
     ) async throws -> T {
-        let client = PostgresClient(
-            configuration: url.clientConfiguration(poolSize: poolSize, applicationName: applicationName),
-            backgroundLogger: { var logger = Logger(label: "test.postgres"); logger.logLevel = .error; return logger }())
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
-        }
+        var logger = Logger(label: "test.postgres")
+        logger.logLevel = .error
+        return try await Database.withClient(url, poolSize: poolSize, applicationName: applicationName, backgroundLogger: logger, body)
     }
 
     static func admin<T: Sendable>(_ body: (PostgresClient) async throws -> T) async throws -> T {

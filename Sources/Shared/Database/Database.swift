@@ -12,11 +12,12 @@ public enum Database {
 
     /// Runs `body` with a client for `url` that runs while `body` does (for short-lived commands).
     public static func withClient<T: Sendable>(
-        _ url: DatabaseURL, poolSize: Int, applicationName: String = "stagedoor-admin", _ body: (PostgresClient) async throws -> T
+        _ url: DatabaseURL, poolSize: Int, applicationName: String = "stagedoor-admin",
+        backgroundLogger: Logger = Logger(label: "stagedoor.postgres"), _ body: (PostgresClient) async throws -> T
     ) async throws -> T {
         let client = PostgresClient(
             configuration: url.clientConfiguration(poolSize: poolSize, applicationName: applicationName),
-            backgroundLogger: Logger(label: "stagedoor.postgres"))
+            backgroundLogger: backgroundLogger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
