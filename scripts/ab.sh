@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Two builds side by side on one throwaway PostgreSQL, rounds taking turns, so the machine's drift
-# falls on both: enqueue + run (stagedoor-bench, 32 producers, coalesced NOTIFY) and reservations/s
+# Two builds side by side on one throwaway PostgreSQL, rounds taking turns (ABBA), so the machine's
+# drift falls on both: enqueue + run (stagedoor-bench, 32 producers, coalesced NOTIFY) and reservations/s
 # (wrk's closed loop, 64 connections, a one-loop gateway and a payment worker on a fresh database).
 #   scripts/ab.sh BIN_A BIN_B     each a folder of release binaries (swift build -c release --show-bin-path)
 # ROUNDS (3), WRK_SECONDS (10) and JOBS (50000) set the size. Prints a table and each side's medians.
@@ -51,7 +51,10 @@ echo "| round | build | enqueue + run, jobs/s | reservations/s |"
 echo "|---:|---|---:|---:|"
 : > "$dir/a.txt"; : > "$dir/b.txt"
 for round in $(seq 1 "$rounds"); do
-  for side in a b; do
+  # Odd rounds run a first, even rounds b first: whatever the second place costs or gains (a warmer
+  # cache, a checkpoint) falls on both.
+  order="a b"; [ $((round % 2)) = 0 ] && order="b a"
+  for side in $order; do
     bin=$a; [ "$side" = b ] && bin=$b
     j=$(jobs_rate "$bin"); r=$(booking_rate "$bin" "ab_${side}_$round")
     echo "$j $r" >> "$dir/$side.txt"
