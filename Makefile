@@ -1,5 +1,5 @@
 # Stagedoor: the two commands a new user needs are `make run` and `make test`.
-.PHONY: run test bench build clean reset up down chaos scaling schema
+.PHONY: run test bench build clean reset up down chaos scaling schema fuzz
 
 ## Start PostgreSQL (local data dir unless DATABASE_URL is set), migrate, and run all three processes.
 run:
@@ -8,6 +8,10 @@ run:
 ## Run the whole test suite against a throwaway PostgreSQL that this command starts and removes.
 test:
 	./scripts/test.sh
+
+## The HTTP contract fuzzed (schemathesis, every check, as a fan and as an operator), randomized, for FUZZ_SECONDS (600).
+fuzz:
+	./scripts/fuzz.sh $${FUZZ_SECONDS:-600}
 
 ## Benchmarks: prints a table (release build, throwaway PostgreSQL).
 bench:

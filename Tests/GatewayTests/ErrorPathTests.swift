@@ -68,10 +68,23 @@ struct ErrorPathTests {
         try await TestGateway.run { api, _ in
             Self.expectProblem(try await api.call(.get, "/v1/nope"), 404, "not_found")
             Self.expectProblem(try await api.call(.get, "/"), 404, "not_found")
-            Self.expectProblem(try await api.call(.delete, "/v1/users"), 405, "method_not_allowed")
-            Self.expectProblem(try await api.call(.put, "/v1/queue/tokens/current"), 405, "method_not_allowed")
-            #expect(try await api.call(.get, "/healthz").status == 200)
-            #expect(try await api.call(.get, "/readyz").status == 200)
+            // Every 405 says what the path does answer (RFC 9110's Allow).
+            for (method, path, allow) in [
+                (HTTPRequest.Method.delete, "/v1/users", "POST"), (.put, "/v1/queue/tokens/current", "GET, HEAD"),
+                (.patch, "/v1/reservations", "POST, GET, HEAD"), (.post, "/v1/reservations/7", "DELETE"),
+                (.delete, "/healthz", "GET, HEAD"), (.get, "/v1/admin/concerts", "POST"),
+            ] {
+                let reply = try await api.call(method, path)
+                Self.expectProblem(reply, 405, "method_not_allowed")
+                #expect(reply.headers[.allow] == allow, "\(method) \(path)")
+            }
+            // The probes answer JSON, as openapi.yaml says.
+            for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+                let reply = try await api.call(.get, path)
+                #expect(reply.status == 200)
+                #expect(reply.headers[.contentType] == "application/json")
+                #expect(reply["status"] as? String == status)
+            }
             let metrics = try await api.call(.get, "/metrics")
             #expect(metrics.status == 200)
         }
@@ -93,7 +106,7 @@ struct ErrorPathTests {
                 #expect(ContinuousClock.now - started < .seconds(5))
                 let poll = try await api.call(.get, "/v1/queue/tokens/current", key: "some-key", token: "t")
                 Self.expectProblem(poll, 503, "unavailable")
-                #expect(try await api.call(.get, "/readyz").status == 503)
+                Self.expectProblem(try await api.call(.get, "/readyz"), 503, "unavailable")
                 #expect(try await api.call(.get, "/healthz").status == 200)
             }
         }

@@ -5,14 +5,14 @@ import NIOHTTP1
 import Testing
 import TestSupport
 
-/// The README's metrics table is a promise to operators: each process exposes the series it lists.
+/// The metrics table of docs/operations.md is a promise to operators: each process exposes the series it lists.
 @Suite("Metrics each process exposes")
 struct MetricsTests {
     /// Counters that appear only once what they count has happened (a retry, a dead job).
     static let onlyAfterTheirEvent: Set = ["stagedoor_job_retries_total", "stagedoor_jobs_dead_total"]
 
-    @Test("after a reservation through real processes, every series the README lists is on that process's /metrics")
-    func readmeMetricsAreExposed() async throws {
+    @Test("after a reservation through real processes, every series docs/operations.md lists is on that process's /metrics")
+    func documentedMetricsAreExposed() async throws {
         let url = try await TestDatabase.create(migrated: true)
         defer { Task { try? await TestDatabase.drop(url.database) } }
         let adminKey = "metrics-test-admin-key"
@@ -56,8 +56,8 @@ struct MetricsTests {
                                             body: #"{"scheduleId": \#(schedule), "seatNo": 1}"#)
             #expect(again.status == 409, "\(again.body)")
 
-            let promised = try Self.readmeMetrics()
-            #expect(Set(promised.keys) == Set(processes.map(\.name)), "the README's metrics table lists \(promised.keys.sorted())")
+            let promised = try Self.documentedMetrics()
+            #expect(Set(promised.keys) == Set(processes.map(\.name)), "docs/operations.md's metrics table lists \(promised.keys.sorted())")
             // Workers' gauges are sampled periodically; give them a few seconds to appear.
             for (name, _) in processes {
                 let expected = promised[name, default: []].subtracting(Self.onlyAfterTheirEvent)
@@ -91,11 +91,11 @@ struct MetricsTests {
         }
     }
 
-    /// The README's metrics table: process → metric names (labels dropped).
-    static func readmeMetrics() throws -> [String: Set<String>] {
-        let readme = try String(contentsOf: Checkout.url("README.md"), encoding: .utf8)
+    /// docs/operations.md's metrics table: process → metric names (labels dropped).
+    static func documentedMetrics() throws -> [String: Set<String>] {
+        let doc = try String(contentsOf: Checkout.url("docs/operations.md"), encoding: .utf8)
         var table: [String: Set<String>] = [:]
-        for line in readme.split(separator: "\n") where line.contains("`/metrics` on") || line.contains("`GET /metrics` on") {
+        for line in doc.split(separator: "\n") where line.contains("`/metrics` on") || line.contains("`GET /metrics` on") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count >= 3 else { continue }
             // Metric names, not other code in the cell (a channel name, a setting).

@@ -20,6 +20,7 @@ struct SettingsTests {
         #expect(settings.replyTimeout == .seconds(5))
         #expect(settings.jobRetention == .seconds(86400))
         #expect(settings.startupTimeout == .seconds(30))
+        #expect(settings.shutdownTimeout == .seconds(30))
         #expect(settings.notifyCoalesce == .microseconds(500))
         #expect(settings.metricsPort == nil)
         #expect(settings.adminKey == nil)

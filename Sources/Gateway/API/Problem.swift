@@ -46,9 +46,11 @@ extension Problem {
 
     static let notFound = Problem(status: .notFound, code: "not_found", title: "Not found", detail: "No such resource.")
 
-    static let methodNotAllowed = Problem(
-        status: .methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
-        detail: "This path does not accept that method.")
+    /// `405`, with the `Allow` header RFC 9110 requires: the methods the path does answer.
+    static func methodNotAllowed(allow methods: [String]) -> Problem {
+        Problem(status: .methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
+                detail: "This path answers \(methods.joined(separator: ", ")).", headers: [.allow: methods.joined(separator: ", ")])
+    }
 
     static let payloadTooLarge = Problem(
         status: .contentTooLarge, code: "payload_too_large", title: "Payload too large",

@@ -31,11 +31,20 @@ enum Routes {
 
     /// Whether some route has this path (with any method).
     static func knows(path: String) -> Bool {
+        !methods(forPath: path).isEmpty
+    }
+
+    /// The methods the routes with this path answer, for a `405`'s `Allow` header (`HEAD` beside
+    /// `GET`: the router answers it too).
+    static func methods(forPath path: String) -> [String] {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        return all.contains { route in
+        var methods: [String] = []
+        for route in all {
             let template = route.path.split(separator: "/", omittingEmptySubsequences: true)
-            guard template.count == parts.count else { return false }
-            return zip(template, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+            guard template.count == parts.count, zip(template, parts).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { continue }
+            methods.append(route.method)
+            if route.method == "GET" { methods.append("HEAD") }
         }
+        return methods
     }
 }

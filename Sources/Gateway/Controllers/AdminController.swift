@@ -27,13 +27,14 @@ struct AdminController<Context: RequestContext> {
         try authorize(request)
         let body = try await JSONBody.decode(NewConcert.self, from: request)
         for (field, value) in [("title", body.title), ("artist", body.artist)] {
-            guard (1...200).contains(value.unicodeScalars.count) else { throw Problem.invalidRequest("'\(field)' must be 1 to 200 characters.") }
+            _ = try TextFields.check(value, field: field, length: 1...200)
         }
         guard (1...100).contains(body.schedules.count) else { throw Problem.invalidRequest("'schedules' must have 1 to 100 entries.") }
         var schedules: [CatalogStore.NewSchedule] = []
         for (index, schedule) in body.schedules.enumerated() {
-            guard let startsAt = try? Date(schedule.startsAt, strategy: .iso8601) else {
-                throw Problem.invalidRequest("'schedules[\(index)].startsAt' must be an RFC 3339 time, e.g. 2026-12-24T19:00:00Z.")
+            guard let startsAt = TextFields.time(schedule.startsAt) else {
+                throw Problem.invalidRequest(
+                    "'schedules[\(index)].startsAt' must be an RFC 3339 time in the years 2000 to 9999, e.g. 2026-12-24T19:00:00Z.")
             }
             guard (0...1_000_000_000).contains(schedule.price) else {
                 throw Problem.invalidRequest("'schedules[\(index)].price' must be 0 to 1,000,000,000 points.")

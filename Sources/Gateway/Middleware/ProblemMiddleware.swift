@@ -14,9 +14,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let problem as Problem {
             return try problem.response(from: request, context: context)
         } catch let error as HTTPError {
+            let allowed = Routes.methods(forPath: request.uri.path)
             let problem: Problem = switch error.status {
-            case .notFound: Routes.knows(path: request.uri.path) ? .methodNotAllowed : .notFound
-            case .methodNotAllowed: .methodNotAllowed
+            case .notFound, .methodNotAllowed: allowed.isEmpty ? .notFound : .methodNotAllowed(allow: allowed)
             case .contentTooLarge: .payloadTooLarge
             case .badRequest: .invalidRequest(error.body ?? "The request is malformed.")
             case .unauthorized: .unauthorized

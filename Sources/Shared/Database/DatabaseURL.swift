@@ -47,6 +47,10 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// a connection (and the rows it locked) forever.
     static let sessionLimits: [(String, String)] = [
         ("statement_timeout", "30s"), ("idle_in_transaction_session_timeout", "60s"),
+        // A backend whose client died (a worker killed, or exiting past SHUTDOWN_TIMEOUT) notices
+        // within 2 s even while it waits on a lock, and rolls back, instead of holding its locks
+        // until the lock it waits for is granted.
+        ("client_connection_check_interval", "2s"),
     ]
 
     public func clientConfiguration(poolSize: Int, applicationName: String) -> PostgresClient.Configuration {

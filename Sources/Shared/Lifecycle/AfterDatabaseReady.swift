@@ -20,14 +20,14 @@ public struct AfterDatabaseReady: Service {
     public func run() async throws {
         try await DatabaseStartup.prepare(client, url: settings.databaseURL, timeout: settings.startupTimeout, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
-            for service in services {
+            for service in services.map({ RunningServices.current?.track($0) ?? $0 }) {
                 group.addTask {
                     // One line per service as it ends, so a shutdown that hangs says which part is left.
                     do {
                         try await service.run()
-                        logger.info("service stopped", metadata: ["service": "\(type(of: service))"])
+                        logger.info("service stopped", metadata: ["service": "\(RunningServices.name(of: service))"])
                     } catch {
-                        logger.error("service failed", metadata: ["service": "\(type(of: service))", "error": "\(String(reflecting: error))"])
+                        logger.error("service failed", metadata: ["service": "\(RunningServices.name(of: service))", "error": "\(String(reflecting: error))"])
                         throw error
                     }
                 }

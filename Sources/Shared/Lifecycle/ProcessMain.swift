@@ -5,7 +5,8 @@ import NIOPosix
 import ServiceLifecycle
 
 /// What every Stagedoor executable does around its services: settings, logging, the service group,
-/// one clear line and a non-zero exit on a bad setting or an unreachable database, exit 0 on SIGTERM.
+/// one clear line and a non-zero exit on a bad setting or an unreachable database, exit 0 on SIGTERM
+/// (or 1 when the drain outlasts `SHUTDOWN_TIMEOUT`: ``ShutdownDeadline``).
 public enum ProcessMain {
     /// Parses settings, bootstraps logging and metrics, builds the services with `build`, runs them
     /// until SIGTERM/SIGINT, and exits. Services stop in reverse order of the list `build` returns.
@@ -30,12 +31,20 @@ public enum ProcessMain {
         let logger = Observability.logger(name, "main")
         do {
             let services = try await build(settings, logger)
+            let running = RunningServices()
+            let deadline = ShutdownDeadline(timeout: settings.shutdownTimeout, running: running, logger: logger)
             let group = ServiceGroup(configuration: .init(
-                services: services.map { .init(service: $0) },
+                services: services.map { .init(service: running.track($0)) } + [.init(service: deadline.trigger)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: Observability.logger(name, "lifecycle")))
-            try await group.run()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                tasks.addTask { await deadline.watch() }
+                // The group ends first (the deadline's watch returns only when cancelled).
+                try await tasks.next()
+                tasks.cancelAll()
+            }
             logger.info("stopped")
             exit(0)
         } catch let error as StartupError {

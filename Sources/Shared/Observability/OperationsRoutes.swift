@@ -8,15 +8,18 @@ public enum OperationsRoutes {
     /// Adds the three routes to `router`.
     public static func add<Context: RequestContext>(to router: Router<Context>, client: PostgresClient, logger: Logger) {
         router.get("healthz") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
         }
         router.get("readyz") { _, _ -> Response in
             do {
                 try await withDeadline(.seconds(2)) { try await client.run("SELECT 1", logger: logger) }
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+                return Response(status: .ok, headers: [.contentType: "application/json"],
+                                body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
             } catch {
-                return Response(status: .serviceUnavailable, headers: [.contentType: "text/plain", .retryAfter: "1"],
-                                body: .init(byteBuffer: ByteBuffer(string: "database unavailable\n")))
+                let problem = ProblemDocument.json(status: 503, code: "unavailable", title: "Service unavailable",
+                                                   detail: "The database does not answer.")
+                return Response(status: .serviceUnavailable, headers: [.contentType: "application/problem+json", .retryAfter: "1"],
+                                body: .init(byteBuffer: ByteBuffer(string: problem)))
             }
         }
         router.get("metrics") { _, _ in

@@ -26,6 +26,7 @@ extension Settings {
         rateLimit = try reader.double("RATE_LIMIT", default: 50, in: 0...1_000_000)
         jobRetention = try reader.seconds("JOB_RETENTION", default: 86400)
         startupTimeout = try reader.seconds("STARTUP_TIMEOUT", default: 30, allowZero: true)
+        shutdownTimeout = try reader.seconds("SHUTDOWN_TIMEOUT", default: 30)
         dbPoolSize = try reader.int("DB_POOL_SIZE", default: 20, in: 2...1000)
         metricsPort = try values["METRICS_PORT"].flatMap { $0.isEmpty ? nil : $0 }.map { _ in
             try reader.int("METRICS_PORT", default: 0, in: 0...65535)
@@ -42,7 +43,7 @@ extension Settings {
         "DATABASE_URL", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
         "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "JOB_RETENTION",
-        "STARTUP_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",
+        "STARTUP_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",
         "EVENT_LOOPS",
     ]
 }

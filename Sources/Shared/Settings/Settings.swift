@@ -47,6 +47,9 @@ public struct Settings: Sendable, Equatable {
     public var jobRetention: Duration
     /// `STARTUP_TIMEOUT`: how long to retry an unreachable database at start, seconds. Default 30.
     public var startupTimeout: Duration
+    /// `SHUTDOWN_TIMEOUT`: how long a graceful shutdown may take after SIGTERM/SIGINT before the
+    /// process logs what is still running and exits 1, seconds. Default 30.
+    public var shutdownTimeout: Duration
     /// `DB_POOL_SIZE`: most connections this process opens to Postgres. Default 20.
     public var dbPoolSize: Int
     /// `METRICS_PORT`: the workers' `/metrics` + `/healthz` port; unset = none, 0 = any free port (logged).

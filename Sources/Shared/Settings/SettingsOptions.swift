@@ -23,6 +23,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "RATE_LIMIT: requests/s per API key per gateway before 429, bursts of twice that (50; 0 = none)") var rateLimit: String?
     @Option(help: "JOB_RETENTION: seconds finished jobs are kept (86400)") var jobRetention: String?
     @Option(help: "STARTUP_TIMEOUT: seconds to retry the database at start (30)") var startupTimeout: String?
+    @Option(help: "SHUTDOWN_TIMEOUT: seconds a graceful shutdown may take before the process exits 1 (30)") var shutdownTimeout: String?
     @Option(help: "DB_POOL_SIZE: most Postgres connections of this process (20)") var dbPoolSize: String?
     @Option(help: "METRICS_PORT: workers' /metrics port (unset: none; 0: any free port)") var metricsPort: String?
     @Option(help: "LOG_LEVEL: trace|debug|info|notice|warning|error|critical (info)") var logLevel: String?
@@ -42,7 +43,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
             ("POLL_INTERVAL", pollInterval), ("JOB_MAX_ATTEMPTS", jobMaxAttempts),
             ("NOTIFY_COALESCE", notifyCoalesce), ("REPLY_TIMEOUT", replyTimeout),
             ("REQUEST_TIMEOUT", requestTimeout), ("RATE_LIMIT", rateLimit), ("JOB_RETENTION", jobRetention),
-            ("STARTUP_TIMEOUT", startupTimeout), ("DB_POOL_SIZE", dbPoolSize), ("METRICS_PORT", metricsPort),
+            ("STARTUP_TIMEOUT", startupTimeout), ("SHUTDOWN_TIMEOUT", shutdownTimeout), ("DB_POOL_SIZE", dbPoolSize), ("METRICS_PORT", metricsPort),
             ("LOG_LEVEL", logLevel), ("LOG_FORMAT", logFormat), ("EXECUTOR", executor),
             ("EVENT_LOOPS", eventLoops),
         ]
