@@ -203,7 +203,7 @@ if has booking; then
   load reserve --connections 64 --seconds 3 --fixtures warm1 > /dev/null 2>&1 || { echo "the one-loop warm-up run failed" >&2; exit 1; }
   closed_loop "the same; gateway: EVENT_LOOPS=1" closed1 "$gw_port" "$gw_pid"
   one_loop_rate=$rate one_loop_cpu=$cpu_line
-  # Once more with an Idempotency-Key on every reservation, as API.md's clients send to retry
+  # Once more with an Idempotency-Key on every reservation, as docs/api.md's clients send to retry
   # safely: the replay check is part of the enqueue (`stagedoor_insert_jobs`), and the body's digest is computed.
   KEYED=1 closed_loop "the same with an Idempotency-Key on each reservation; gateway: EVENT_LOOPS=1" keyed1 "$gw_port" "$gw_pid"
   keyed_cpu=$cpu_line rate=$one_loop_rate

@@ -40,7 +40,7 @@ struct MixedWorkloadTests {
                 return try await group.reduce(into: [Int64: Record]()) { $0[$1.0] = $1.1 }
             }
 
-            // Every answer was one API.md allows for these calls; nothing 5xx, nothing unexpected.
+            // Every answer was one docs/api.md allows for these calls; nothing 5xx, nothing unexpected.
             let all = records.values.flatMap(\.statuses)
             #expect(all.count > 40 * 40 / 2)  // steps with nothing to pay or cancel are skipped
             #expect(all.allSatisfy { [200, 201, 402, 403, 409, 410].contains($0) }, "statuses: \(Dictionary(grouping: all, by: { $0 }).mapValues(\.count))")

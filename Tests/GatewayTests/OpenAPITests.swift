@@ -47,7 +47,7 @@ struct OpenAPITests {
         }
     }
 
-    @Test("every documented problem code and status is one of API.md's")
+    @Test("every documented problem code and status is one of docs/api.md's")
     func problemCodes() throws {
         let document = try Self.document()
         let schemas = try #require((document["components"] as? [String: Any])?["schemas"] as? [String: Any])

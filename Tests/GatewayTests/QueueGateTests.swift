@@ -135,7 +135,7 @@ struct QueueGateTests {
                     ErrorPathTests.expectProblem(refused, 403, "queue_token_not_active")
                     #expect(refused["queueStatus"] as? String == status, "\(change)")
                 }
-                // A replay of an earlier request is answered before the token is checked (API.md's order).
+                // A replay of an earlier request is answered before the token is checked (docs/api.md's order).
                 let replay = try await api.call(.post, "/v1/reservations", key: ada.key, token: adaToken,
                                                 body: "{\"scheduleId\": \(schedule), \"seatNo\": 1}", headers: replayable)
                 #expect(replay.status == 201 && replay["reservationId"] as? Int == held["reservationId"] as? Int)

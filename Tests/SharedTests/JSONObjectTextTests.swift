@@ -34,7 +34,7 @@ struct JSONObjectTextTests {
         #expect(JSONObjectText([("at", .date(Date(timeIntervalSince1970: 1_795_000_000.999_9)))]).text == #"{"at":"2026-11-18T11:06:40Z"}"#)
     }
 
-    @Test("a problem document has API.md's members, keys sorted")
+    @Test("a problem document has docs/api.md's members, keys sorted")
     func problem() throws {
         let text = ProblemDocument.json(status: 402, code: "insufficient_points", title: "Insufficient points",
                                         detail: "Your balance is below the price.", extra: ["required": .int(50), "balance": .int(10)])

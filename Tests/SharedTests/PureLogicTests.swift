@@ -6,7 +6,7 @@ import TestSupport
 
 @Suite("Settings")
 struct SettingsTests {
-    @Test("defaults match DESIGN.md")
+    @Test("defaults match docs/operations.md")
     func defaults() throws {
         let settings = Settings.defaults
         #expect(settings.port == 8080)

@@ -13,7 +13,7 @@ for schedule in string.gmatch(os.getenv("SCHEDULES") or "", "%d+") do table.inse
 -- The first seat index of the run (START, default 0).
 booking.first_seat = tonumber(os.getenv("START") or "0")
 
--- With KEYED=1 each request carries an Idempotency-Key of its own, as API.md's clients send to
+-- With KEYED=1 each request carries an Idempotency-Key of its own, as docs/api.md's clients send to
 -- make a reservation safe to retry.
 local keyed = os.getenv("KEYED") == "1"
 

@@ -6,7 +6,7 @@
 -- - the queue gate: the SHA-256 of the queue token the job needs ('': none). The job is inserted
 --   only if that token is the job's user's and active, as clients see it (stagedoor_token_status);
 --   this spares the gateway a lookup of its own before each reserve and pay. A job that already has
---   its idempotency key is answered with that job whatever its gate says now: API.md answers
+--   its idempotency key is answered with that job whatever its gate says now: docs/api.md answers
 --   replays before the queue token;
 -- - the seat check: a schedule (0: none), seat number and hold limit. When this statement's
 --   snapshot shows that the worker would refuse the job with seat_unavailable — the schedule

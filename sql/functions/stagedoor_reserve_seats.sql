@@ -12,7 +12,7 @@
 --    user's live holds in that schedule;
 -- 3. the decisions, job by job, in memory: no such schedule, a seat number out of range, the hold
 --    limit (live holds plus those granted earlier in this batch; before the seat is looked at, as
---    API.md orders them), the seat taken (sold, a live hold, or granted earlier in this batch);
+--    docs/api.md orders them), the seat taken (sold, a live hold, or granted earlier in this batch);
 -- 4. lapsed holds on granted seats that the reaper has not ended yet: their reservations are
 --    marked expired, locked before the seats (the order pay, cancel and the reaper use);
 -- 5. the arbiter: one conditional UPDATE of all granted seats, with their reservations inserted in

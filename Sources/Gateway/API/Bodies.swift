@@ -13,7 +13,7 @@ struct UserCreated: Encodable {
     let apiKey: String
 }
 
-/// A queue token as API.md shows it; `activatedAt`/`expiresAt` are null while waiting.
+/// A queue token as docs/api.md shows it; `activatedAt`/`expiresAt` are null while waiting.
 struct TokenView {
     let token: String
     let status: String

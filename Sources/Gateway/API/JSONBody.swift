@@ -3,7 +3,7 @@ import Hummingbird
 import NIOCore
 import Shared
 
-/// Reading and writing JSON bodies the way API.md says: 64 KiB at most, camelCase, sorted keys.
+/// Reading and writing JSON bodies the way docs/api.md says: 64 KiB at most, camelCase, sorted keys.
 enum JSONBody {
     /// Largest accepted request body.
     static let limit = 64 * 1024

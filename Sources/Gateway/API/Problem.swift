@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// An `application/problem+json` answer with one of API.md's stable codes.
+/// An `application/problem+json` answer with one of docs/api.md's stable codes.
 struct Problem: HTTPResponseError, Sendable {
     let status: HTTPResponse.Status
     let code: String

@@ -42,7 +42,7 @@ struct ReservationsController<Context: RequestContext> {
     /// A write behind the queue gate, as a job whose payload `validate` makes from the caller and
     /// the body. The queue token and any earlier request with the same Idempotency-Key are checked
     /// inside the enqueue statement, not looked up first: one batched round trip per request.
-    /// Refusals come in API.md's order: the key (and its rate limit), the idempotency replay, the
+    /// Refusals come in docs/api.md's order: the key (and its rate limit), the idempotency replay, the
     /// body, then the queue token.
     private func queuedWrite<Payload: Encodable>(
         _ request: Request, kind: JobKind, seatCheck: (Payload) -> SeatCheck? = { _ in nil },

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import Shared
 
-/// Turns every failure into an `application/problem+json` answer with API.md's codes.
+/// Turns every failure into an `application/problem+json` answer with docs/api.md's codes.
 /// No request, however malformed, gets a 5xx other than `503 unavailable`; no internal text leaks.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger

@@ -1,7 +1,7 @@
 import Hummingbird
 import Shared
 
-/// The check in front of every endpoint API.md marks *queue*: an `X-Queue-Token` that belongs to
+/// The check in front of every endpoint docs/api.md marks *queue*: an `X-Queue-Token` that belongs to
 /// the caller and is active — `401 queue_token_invalid` or `403 queue_token_not_active` otherwise.
 struct QueueGate: Sendable {
     let tokens: TokenStore

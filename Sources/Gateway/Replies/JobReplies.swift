@@ -33,7 +33,7 @@ struct JobReplies: Sendable {
 
     /// Reads an idempotent write: its key (checked) and its body.
     ///
-    /// API.md answers a replay of an earlier request with the same key (or `409`) before the body
+    /// docs/api.md answers a replay of an earlier request with the same key (or `409`) before the body
     /// and the queue token are checked. The enqueue does that itself (`stagedoor_insert_jobs`): it returns the job
     /// that already has the key before it looks at the gate, so a write needs no lookup of its own
     /// — except one refused before its enqueue, which must go through ``replay(of:orThrow:)``.

@@ -64,7 +64,7 @@ struct CatalogStore: Sendable {
         }
     }
 
-    /// The seat map as API.md's JSON (`{"scheduleId", "seats": [{"seatNo", "status"}]}`, seats in
+    /// The seat map as docs/api.md's JSON (`{"scheduleId", "seats": [{"seatNo", "status"}]}`, seats in
     /// order), or nil when there is no such schedule. Postgres writes the JSON: a map has up to a
     /// thousand seats and is read by every fan, so it is not decoded and re-encoded here.
     func seatMapJSON(scheduleID: Int64) async throws -> String? {

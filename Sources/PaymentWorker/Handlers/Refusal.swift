@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 
-/// The refusals handlers answer with: finished jobs carrying API.md's 4xx problems.
+/// The refusals handlers answer with: finished jobs carrying docs/api.md's 4xx problems.
 enum Refusal {
     static func make(_ status: Int, _ code: String, _ title: String, _ detail: String, extra: [String: JSONObjectText.Value] = [:]) -> JobOutcome {
         JobOutcome(status: status, body: ProblemDocument.json(status: status, code: code, title: title, detail: detail, extra: extra))

@@ -9,7 +9,7 @@ struct ReserveSeatHandler: JobHandler {
     let kind = JobKind.reserveSeat
     let holdTTL: Duration
 
-    /// The `201` of a new hold: the reservation as API.md shows it (hand-written JSON, see ``JSONObjectText``).
+    /// The `201` of a new hold: the reservation as docs/api.md shows it (hand-written JSON, see ``JSONObjectText``).
     static func created(reservationID: Int64, payload: ReserveSeatPayload, price: Int64, holdExpiresAt: Date) -> JobOutcome {
         JobOutcome(status: 201, body: JSONObjectText([
             ("reservationId", .int(reservationID)), ("scheduleId", .int(payload.scheduleId)), ("seatNo", .int(Int64(payload.seatNo))),

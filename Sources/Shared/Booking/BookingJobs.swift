@@ -42,7 +42,7 @@ public struct BookingJobs: Sendable {
 
     /// Enqueues `job`: with a `gate` (a queue token's secret hash), only if that token is the job's
     /// user's and active; with a `seatCheck` that sees the seat taken, stored finished with its
-    /// refusal. A replay of an idempotency key is answered before either check (API.md's order).
+    /// refusal. A replay of an idempotency key is answered before either check (docs/api.md's order).
     /// With a `limit`, throws ``DeadlineExceeded`` once that much time has passed.
     public func enqueue(_ job: NewJob, gate: [UInt8]? = nil, seatCheck: SeatCheck? = nil, within limit: Duration? = nil)
         async throws -> EnqueueResult {

@@ -14,7 +14,7 @@ public struct ChargePointsPayload: Codable, Sendable {
     }
 }
 
-/// A wallet as API.md shows it.
+/// A wallet as docs/api.md shows it.
 public struct WalletBody: Codable, Sendable, Equatable {
     public let userId: Int64
     public let balance: Int64
@@ -24,7 +24,7 @@ public struct WalletBody: Codable, Sendable, Equatable {
     }
 }
 
-/// Points limits from API.md.
+/// Points limits from docs/api.md.
 public enum Points {
     /// The largest balance a wallet may hold.
     public static let maxBalance: Int64 = 9_000_000_000_000_000_000
@@ -81,7 +81,7 @@ extension ReservationPayload: IntegerFieldsDecodable, IntegerFieldsEncodable {
     }
 }
 
-/// Booking rules from API.md.
+/// Booking rules from docs/api.md.
 public enum Booking {
     /// Live holds one user may have in one schedule.
     public static let maxHoldsPerSchedule = 4

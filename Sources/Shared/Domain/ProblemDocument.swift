@@ -1,4 +1,4 @@
-/// The `application/problem+json` document of API.md, shared by the gateway and the job handlers
+/// The `application/problem+json` document of docs/api.md, shared by the gateway and the job handlers
 /// (a refusal stored as a job's outcome is the same document the gateway would have answered).
 public enum ProblemDocument {
     /// The JSON text: type, title, status, code, detail and any extra members, keys sorted.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A reservation as API.md shows it; `paidAt` is null until paid.
+/// A reservation as docs/api.md shows it; `paidAt` is null until paid.
 public struct ReservationBody: Encodable, Sendable {
     public let reservationId: Int64
     public let scheduleId: Int64
