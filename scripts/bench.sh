@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 pg_ensure_installed
 
-# BENCH_SECTIONS picks parts: jobs (job engine), http (waiting room), booking (reservations).
-sections=" ${BENCH_SECTIONS:-jobs http booking} "
+# BENCH_SECTIONS picks parts: jobs (job engine), ceiling (the engine's drain against its own SQL run
+# bare), http (waiting room), booking (reservations).
+sections=" ${BENCH_SECTIONS:-jobs ceiling http booking} "
 [ "${BENCH_SKIP_JOBS:-}" = 1 ] && sections=${sections/ jobs / }
 has() { [[ $sections == *" $1 "* ]]; }
 swift build -c release >/dev/null
@@ -37,12 +38,58 @@ cat > "$dir/pgbench.sh" <<PGBENCH
   awk '/^tps = / { print \$3; exit }'
 PGBENCH
 chmod +x "$dir/pgbench.sh"
+psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "$2"; }
 if has jobs; then
   "$bin/stagedoor-bench" --server-url "$url" --pgbench-command "$dir/pgbench.sh" "$@"
 fi
 
+# --- The engine's ceiling: its own claim + finish + notify statements run bare by pgbench ---
+# The same batch (100) and concurrency (2) as the engine's drain, on the same backlog size, rounds
+# taking turns (ABBA): the engine's drain as a share of what its SQL alone allows.
+if has ceiling; then
+  jobs=${CEILING_JOBS:-200000}
+  cat > "$dir/ceiling.sql" <<'SQL'
+BEGIN;
+SELECT coalesce(array_agg(id), '{}') AS ids, count(*) AS n FROM stagedoor_claim_jobs(100) \gset
+SELECT count(pg_notify('job_done', payload)) FROM (SELECT string_agg(f.id || ' ' || f.status || ' ' || f.body, E'\n') AS payload FROM stagedoor_finish_jobs(:ids::bigint[], array_fill(200, ARRAY[:n::int]), array_fill('{}'::text, ARRAY[:n::int])) f) p;
+COMMIT;
+SQL
+  ceiling_round() {  # → jobs/s of pgbench draining $jobs no-op jobs, 2 clients
+    PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS ceiling" -c "CREATE DATABASE ceiling" >/dev/null
+    "$bin/stagedoor-admin" migrate --database-url "postgres://postgres@127.0.0.1:$port/ceiling" >/dev/null
+    psql_db ceiling "INSERT INTO jobs (kind, payload) SELECT 'noop', '{}' FROM generate_series(1, $jobs)"
+    psql_db ceiling "VACUUM ANALYZE jobs"; psql_db postgres "CHECKPOINT"
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M extended -c 2 -j 2 -t $(( jobs / 200 + 1 )) -f "$dir/ceiling.sql" ceiling >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    [ "$(psql_db ceiling "SELECT count(*) FROM jobs WHERE state = 'queued'")" = 0 ] || { echo "the ceiling run left jobs queued" >&2; exit 1; }
+    awk -v n="$jobs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }'
+  }
+  engine_round() {
+    "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$jobs" --batch 100 --concurrency 2 |
+      awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
+  }
+  echo
+  echo "### The job engine against its own SQL — $(date -u +%F), $(nproc) cores, everything on one machine"
+  echo
+  echo "A backlog of $jobs no-op jobs drained with batches of 100 by 2 loops (the engine, stagedoor-bench) or 2"
+  echo "pgbench clients running only the engine's statements (claim, finish, one NOTIFY, commit)."
+  echo
+  echo "| round | SQL alone (pgbench), jobs/s | the engine, jobs/s | engine / SQL |"
+  echo "|---:|---:|---:|---:|"
+  : > "$dir/ceiling.txt"
+  for round in 1 2 3; do
+    if [ $((round % 2)) = 1 ]; then c=$(ceiling_round); e=$(engine_round); else e=$(engine_round); c=$(ceiling_round); fi
+    ratio=$(awk -v e="$e" -v c="$c" 'BEGIN { printf "%.2f", e / c }')
+    echo "$ratio" >> "$dir/ceiling.txt"
+    echo "| $round | $c | $e | ${ratio}× |"
+  done
+  echo
+  echo "- the engine's drain, median of 3 rounds: $(sort -n "$dir/ceiling.txt" | sed -n 2p)× its SQL's ceiling (issue 26's target: 0.8×)"
+fi
+
 # --- HTTP: the waiting room through a real gateway, wrk with 64 connections ---
-psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "$2"; }
 # Each measured run starts after a checkpoint: otherwise the setup before it (a million-row line, the
 # runs before) is written out by a timed checkpoint in the middle of it, and its tail measures that.
 settle() { psql_db postgres "CHECKPOINT"; }
