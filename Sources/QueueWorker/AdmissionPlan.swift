@@ -1,6 +1,8 @@
 /// How many waiting tokens one tick may admit: the configured rate over the time since the last
 /// tick (fractions carried to the next tick, so 2.5/s alternates 2 and 3), never above the cap on
-/// active tokens, and never a burst after a long stall or while the line was empty.
+/// active tokens, and never more than ⌈rate × tick⌉ in one tick: a late tick does not catch up in a
+/// burst (at 20/s with a 1 s tick a late one admitted 40). The service keeps ticks on their grid, so
+/// the tick after a late one comes sooner and the rate holds over time.
 ///
 /// Its clock is the tick transaction's `now()` (the time each admitted token records as its
 /// `activated_at`), not the process's: the rate is then exact where fans and operators see it. The
@@ -28,8 +30,11 @@ struct AdmissionPlan: Sendable {
         lastTick = now
         carry += admitPerSecond * elapsed.secondsValue
         let room = max(0, maxActive - active)
-        return min(Int(carry.rounded(.down)), room)
+        return min(Int(carry.rounded(.down)), perTick, room)
     }
+
+    /// The most one tick may admit, ⌈rate × tick⌉.
+    var perTick: Int { Int((admitPerSecond * tick.secondsValue).rounded(.up)) }
 
     /// Records what the tick admitted. Unused allowance is kept only up to one tick's worth.
     mutating func admitted(_ count: Int) {

@@ -72,8 +72,10 @@ struct AdmissionService: Service {
             } else {
                 next += settings.queueTick / 2
             }
+            // Ticks keep to their grid: after a late one the next comes sooner, so the rate holds
+            // although no tick admits more than one tick's worth. Past a whole tick behind, start anew.
             let now = ContinuousClock.now
-            if next < now { next = now }
+            if next < now - settings.queueTick { next = now }
             try await Task.sleep(until: next, clock: .continuous)
         }
     }

@@ -40,8 +40,28 @@ struct AdmissionPlanTests {
         let after = plan.allowance(at: start + .seconds(60), active: 0)
         #expect(after <= 30)
         plan.admitted(after)
-        // A tick 0.5 s late still admits for the time that passed: the rate holds on a busy machine.
-        #expect(plan.allowance(at: start + .seconds(61.5), active: 0) >= 15)
+        #expect(after <= 10, "no tick admits more than ⌈rate × tick⌉")
+    }
+
+    @Test("a late tick admits at most ⌈rate × tick⌉; the rest of its time carries to the next (sooner) tick, so the rate holds")
+    func lateTickNoCatchUp() {
+        var plan = AdmissionPlan(admitPerSecond: 20, maxActive: 1000, tick: .seconds(1))
+        let start = Duration.seconds(1_800_000_000)
+        #expect(plan.allowance(at: start, active: 0) == 20)
+        plan.admitted(20)
+        // 1 s late (the catch-up burst that was measured: 40 at once).
+        let late = plan.allowance(at: start + .seconds(2), active: 0)
+        #expect(late == 20)
+        plan.admitted(late)
+        // The next grid tick, 1 s later, still admits a full tick; over the three ticks the rate is
+        // 60 in 3 s, and no tick went above 20.
+        #expect(plan.allowance(at: start + .seconds(3), active: 0) == 20)
+        // Fractional rates round up per tick: 2.5/s may admit 3 in one tick, never 4.
+        var slow = AdmissionPlan(admitPerSecond: 2.5, maxActive: 1000, tick: .seconds(1))
+        #expect(slow.perTick == 3)
+        _ = slow.allowance(at: start, active: 0)
+        slow.admitted(0)
+        #expect(slow.allowance(at: start + .seconds(2), active: 0) <= 3)
     }
 
     @Test("a clock set back costs one tick's admissions, not the time it went back")
