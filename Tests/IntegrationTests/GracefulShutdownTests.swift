@@ -33,12 +33,7 @@ struct GracefulShutdownTests {
                     "DATABASE_URL": url.urlString, "WORKER_BATCH": "50", "WORKER_CONCURRENCY": "1", "LOG_LEVEL": "info",
                 ])
                 // The worker's batch is inside its transaction, waiting on our lock.
-                let waiting = await eventually(timeout: .seconds(60)) {
-                    (try? await client.scalar("""
-                        SELECT count(*) FROM pg_stat_activity
-                        WHERE datname = \(url.database) AND wait_event_type = 'Lock' AND state = 'active'
-                        """, as: Int64.self)) == 1
-                }
+                let waiting = await Self.sessionsWaitingOnLocks(client, url) == 1
                 try #require(waiting, "the worker never blocked mid-batch: \(worker.output)")
                 let finishedBefore = try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'", as: Int64.self)
                 worker.send(SIGTERM)
@@ -81,12 +76,7 @@ struct GracefulShutdownTests {
                 let worker = try RunningProcess("stagedoor-payment-worker", environment: [
                     "DATABASE_URL": url.urlString, "WORKER_CONCURRENCY": "1", "SHUTDOWN_TIMEOUT": "2", "LOG_LEVEL": "info",
                 ])
-                let waiting = await eventually(timeout: .seconds(60)) {
-                    (try? await client.scalar("""
-                        SELECT count(*) FROM pg_stat_activity
-                        WHERE datname = \(url.database) AND wait_event_type = 'Lock' AND state = 'active'
-                        """, as: Int64.self)) == 1
-                }
+                let waiting = await Self.sessionsWaitingOnLocks(client, url) == 1
                 try #require(waiting, "the worker never blocked on the wallet: \(worker.output)")
                 let signalled = ContinuousClock.now
                 worker.send(SIGTERM)
@@ -114,5 +104,15 @@ struct GracefulShutdownTests {
             #expect(try await client.scalar("SELECT balance FROM wallets WHERE user_id = \(user)", as: Int64.self) == 7)
             #expect(try await client.scalar("SELECT count(*) FROM point_history", as: Int64.self) == 1)
         }
+    }
+
+    /// How many sessions of the test's database wait on a lock, once one does (or after 60 s).
+    static func sessionsWaitingOnLocks(_ client: PostgresClient, _ url: DatabaseURL) async -> Int64? {
+        let count = { try? await client.scalar("""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = \(url.database) AND wait_event_type = 'Lock' AND state = 'active'
+            """, as: Int64.self) }
+        _ = await eventually(timeout: .seconds(60)) { await count() == 1 }
+        return await count()
     }
 }
