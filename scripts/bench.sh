@@ -112,9 +112,10 @@ trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
 fill_line() {  # fill_line DB N: benchkey1..N users with waiting tokens benchtoken1..N
   psql_db "$1" "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('benchkey' || n)::bytea)
     FROM generate_series((SELECT COALESCE(max(id), 0) FROM users WHERE name = 'b') + 1, $2) n"
-  psql_db "$1" "INSERT INTO queue_tokens (user_id, token_hash, salt)
-    SELECT u.id, sha256(('benchtoken' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea
+  psql_db "$1" "INSERT INTO queue_tokens (user_id, token_hash, salt, place)
+    SELECT u.id, sha256(('benchtoken' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea, u.id
     FROM users u WHERE u.name = 'b' AND u.id > (SELECT COALESCE(max(user_id), 0) FROM queue_tokens)"
+  psql_db "$1" "UPDATE rooms SET issued_through = (SELECT max(place) FROM queue_tokens WHERE room_id = 1) WHERE id = 1"
   psql_db "$1" "VACUUM ANALYZE users"
   psql_db "$1" "VACUUM ANALYZE queue_tokens"
 }

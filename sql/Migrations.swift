@@ -25,16 +25,19 @@ public enum Migrations {
     /// Tables, indexes and types: applied once each, in this order.
     public static let migrations: [SchemaFile] = [
         SchemaFile(name: "migrations/001_baseline.sql", sql: text(PackageResources._01_baseline_sql)),
+        SchemaFile(name: "migrations/002_rooms.sql", sql: text(PackageResources._02_rooms_sql)),
     ]
 
     /// Functions and procedures, one per file: each applied again whenever its text changes.
     public static let functions: [SchemaFile] = [
+        SchemaFile(name: "functions/stagedoor_admission_tick.sql", sql: text(PackageResources.stagedoor_admission_tick_sql)),
         SchemaFile(name: "functions/stagedoor_claim_jobs.sql", sql: text(PackageResources.stagedoor_claim_jobs_sql)),
         SchemaFile(name: "functions/stagedoor_enqueue_booking_jobs.sql", sql: text(PackageResources.stagedoor_enqueue_booking_jobs_sql)),
         SchemaFile(name: "functions/stagedoor_enqueue_jobs.sql", sql: text(PackageResources.stagedoor_enqueue_jobs_sql)),
         SchemaFile(name: "functions/stagedoor_finish_jobs.sql", sql: text(PackageResources.stagedoor_finish_jobs_sql)),
         SchemaFile(name: "functions/stagedoor_insert_jobs.sql", sql: text(PackageResources.stagedoor_insert_jobs_sql)),
         SchemaFile(name: "functions/stagedoor_issue_tokens.sql", sql: text(PackageResources.stagedoor_issue_tokens_sql)),
+        SchemaFile(name: "functions/stagedoor_open_rooms.sql", sql: text(PackageResources.stagedoor_open_rooms_sql)),
         SchemaFile(name: "functions/stagedoor_refuse_losing_rows.sql", sql: text(PackageResources.stagedoor_refuse_losing_rows_sql)),
         SchemaFile(name: "functions/stagedoor_reserve_seats.sql", sql: text(PackageResources.stagedoor_reserve_seats_sql)),
         SchemaFile(name: "functions/stagedoor_token_status.sql", sql: text(PackageResources.stagedoor_token_status_sql)),

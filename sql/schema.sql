@@ -5,6 +5,113 @@
 --
 
 --
+-- Name: stagedoor_admission_tick(double precision, double precision, integer, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.stagedoor_admission_tick(p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer, p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision) RETURNS TABLE(room_id bigint, state text, opened boolean, admitted integer, expired_active integer, expired_idle integer, active integer, waiting bigint, admitted_through bigint)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_opened bigint[];
+    v_expired_rooms bigint[];
+    v_expired_active integer[];
+    v_expired_idle integer[];
+    v_shortest_idle double precision;
+BEGIN
+    UPDATE room_defaults d
+    SET admit_per_second = p_admit_per_second, max_active = p_max_active,
+        active_ttl_seconds = p_active_ttl_seconds, idle_ttl_seconds = p_idle_ttl_seconds
+    WHERE d.id = 1 AND (d.admit_per_second, d.max_active, d.active_ttl_seconds, d.idle_ttl_seconds)
+          IS DISTINCT FROM (p_admit_per_second, p_max_active, p_active_ttl_seconds, p_idle_ttl_seconds);
+
+    SELECT array_agg(o.room_id) INTO v_opened FROM stagedoor_open_rooms(NULL) o;
+
+    SELECT min(r.idle_ttl_seconds) INTO v_shortest_idle FROM rooms_in_force r;
+    WITH expired_active AS (
+        UPDATE queue_tokens q SET status = 'expired', ended_at = now()
+        WHERE q.status = 'active' AND q.expires_at <= now()
+        RETURNING q.room_id, true AS was_active
+    ), expired_idle AS (
+        UPDATE queue_tokens q SET status = 'expired', ended_at = now()
+        FROM rooms_in_force r
+        WHERE q.status = 'waiting' AND q.place IS NOT NULL
+          AND q.last_seen_at < now() - make_interval(secs => v_shortest_idle)
+          AND r.id = q.room_id AND q.last_seen_at < now() - make_interval(secs => r.idle_ttl_seconds)
+        RETURNING q.room_id, false AS was_active
+    ), counted AS (
+        SELECT e.room_id, count(*) FILTER (WHERE e.was_active)::integer AS a, count(*) FILTER (WHERE NOT e.was_active)::integer AS i
+        FROM (SELECT * FROM expired_active UNION ALL SELECT * FROM expired_idle) e
+        GROUP BY e.room_id
+    )
+    SELECT array_agg(c.room_id), array_agg(c.a), array_agg(c.i)
+    INTO v_expired_rooms, v_expired_active, v_expired_idle
+    FROM counted c;
+
+    RETURN QUERY
+    WITH expired AS (
+        SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
+    ), room AS (
+        SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
+               r.issued_through, r.prequeue, r.admitted_through,
+               (SELECT count(*) FROM queue_tokens a WHERE a.room_id = r.id AND a.status = 'active')::integer AS active,
+               -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
+               r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
+                   ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
+                              GREATEST(2 * p_tick_seconds, 2)) END AS credit
+        FROM rooms_in_force r
+    ), plan AS (
+        SELECT room.*,
+               CASE WHEN room.state = 'open'
+                    THEN LEAST(floor(room.credit), ceil(room.rate * p_tick_seconds), GREATEST(room.max_active - room.active, 0))::integer
+                    ELSE 0 END AS allowance
+        FROM room
+    ), next AS (
+        SELECT t.id, p.active_ttl_seconds
+        FROM plan p
+        CROSS JOIN LATERAL (
+            SELECT q.id FROM queue_tokens q
+            WHERE q.room_id = p.id AND q.status = 'waiting' AND q.place IS NOT NULL
+            ORDER BY q.place LIMIT p.allowance
+        ) t
+        WHERE p.allowance > 0
+    ), admitted AS (
+        UPDATE queue_tokens q
+        SET status = 'active', activated_at = now(), expires_at = now() + make_interval(secs => n.active_ttl_seconds)
+        FROM next n
+        WHERE q.id = n.id AND q.status = 'waiting'
+        RETURNING q.room_id, q.place
+    ), per_room AS (
+        SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id
+    ), marked AS (
+        UPDATE rooms r
+        SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
+                                        -- Passes places whose tokens left the line before their turn.
+                                        COALESCE((SELECT min(q.place) - 1 FROM queue_tokens q
+                                                  WHERE q.room_id = r.id AND q.status = 'waiting' AND q.place IS NOT NULL), 0)),
+            active_count = p.active + COALESCE(pr.n, 0),
+            admitted_total = r.admitted_total + COALESCE(pr.n, 0),
+            expired_total = r.expired_total + COALESCE(e.a + e.i, 0),
+            carry = CASE WHEN p.state = 'open'
+                         THEN LEAST(GREATEST(p.credit - COALESCE(pr.n, 0), 0), GREATEST(1, p.rate * p_tick_seconds))
+                         ELSE 0 END,
+            last_tick_at = now()
+        FROM plan p
+        LEFT JOIN per_room pr ON pr.room_id = p.id
+        LEFT JOIN expired e ON e.room_id = p.id
+        WHERE r.id = p.id
+        RETURNING r.id, r.state, r.admitted_through, r.issued_through, r.prequeue, r.active_count,
+                  COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
+    )
+    SELECT m.id, m.state, m.id = ANY (COALESCE(v_opened, '{}')), m.n, m.a, m.i, m.active_count,
+           CASE WHEN m.state = 'scheduled' THEN m.prequeue ELSE GREATEST(m.issued_through - m.admitted_through, 0) END,
+           m.admitted_through
+    FROM marked m
+    ORDER BY m.id;
+END
+$$;
+
+--
 -- Name: stagedoor_claim_jobs(integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -26,26 +133,48 @@ END
 $$;
 
 --
--- Name: stagedoor_enqueue_booking_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean, bytea[], bigint[], integer[], integer[], integer[], text[]); Type: PROCEDURE; Schema: public; Owner: -
+-- Name: stagedoor_enqueue_booking_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean, bytea[], bigint[], integer[], integer[], integer[], text[], bigint[], bigint[]); Type: PROCEDURE; Schema: public; Owner: -
 --
 
-CREATE PROCEDURE public.stagedoor_enqueue_booking_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_notify boolean, IN p_gates bytea[], IN p_seat_schedules bigint[], IN p_seat_nos integer[], IN p_max_holds integer[], IN p_refusal_statuses integer[], IN p_refusal_bodies text[], OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
+CREATE PROCEDURE public.stagedoor_enqueue_booking_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_notify boolean, IN p_gates bytea[], IN p_seat_schedules bigint[], IN p_seat_nos integer[], IN p_max_holds integer[], IN p_refusal_statuses integer[], IN p_refusal_bodies text[], IN p_room_schedules bigint[], IN p_room_reservations bigint[], OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
     LANGUAGE plpgsql
     AS $$
 BEGIN
     WITH given AS (
-        SELECT r.n::integer AS n, r.user_id, r.gate, r.seat_schedule, r.seat_no, r.max_holds
-        FROM unnest(p_user_ids, p_gates, p_seat_schedules, p_seat_nos, p_max_holds)
-             WITH ORDINALITY AS r(user_id, gate, seat_schedule, seat_no, max_holds, n)
+        SELECT r.n::integer AS n, r.user_id, r.gate, r.seat_schedule, r.seat_no, r.max_holds, r.room_schedule, r.room_reservation
+        FROM unnest(p_user_ids, p_gates, p_seat_schedules, p_seat_nos, p_max_holds, p_room_schedules, p_room_reservations)
+             WITH ORDINALITY AS r(user_id, gate, seat_schedule, seat_no, max_holds, room_schedule, room_reservation, n)
+    ), tokens AS (
+        SELECT g.n, q.user_id = g.user_id AS owned, q.room_id,
+               stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds, q.place) AS status
+        FROM given g
+        JOIN queue_tokens q ON q.token_hash = g.gate
+        JOIN rooms_in_force room ON room.id = q.room_id
+        WHERE g.gate <> ''::bytea
+    ), targets AS (
+        -- The room gating the concert each gated job is about, when that schedule or reservation exists.
+        SELECT g.n, c.room_id
+        FROM given g
+        JOIN reservations rv ON rv.id = g.room_reservation AND rv.user_id = g.user_id
+        JOIN schedules sc ON sc.id = rv.schedule_id
+        JOIN concerts c ON c.id = sc.concert_id
+        WHERE g.gate <> ''::bytea AND g.room_reservation > 0
+        UNION ALL
+        SELECT g.n, c.room_id
+        FROM given g
+        JOIN schedules sc ON sc.id = g.room_schedule
+        JOIN concerts c ON c.id = sc.concert_id
+        WHERE g.gate <> ''::bytea AND g.room_schedule > 0
     ), gated AS (
         SELECT g.n, g.user_id, g.seat_schedule, g.seat_no, g.max_holds,
-               CASE WHEN g.gate <> ''::bytea THEN COALESCE((
-                   SELECT CASE WHEN q.user_id = g.user_id AND room.idle_ttl_seconds IS NOT NULL
-                               THEN stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds)
-                               ELSE 'invalid' END
-                   FROM queue_tokens q WHERE q.token_hash = g.gate), 'invalid') END AS gate
+               CASE WHEN g.gate = ''::bytea THEN NULL
+                    WHEN t.n IS NULL OR NOT t.owned THEN 'invalid'
+                    WHEN t.status <> 'active' THEN t.status
+                    WHEN x.room_id IS NOT NULL AND x.room_id <> t.room_id THEN 'room:' || x.room_id
+                    ELSE 'active' END AS gate
         FROM given g
-        CROSS JOIN (SELECT (SELECT w.idle_ttl_seconds FROM waiting_room w WHERE w.id = 1) AS idle_ttl_seconds) room
+        LEFT JOIN tokens t ON t.n = g.n
+        LEFT JOIN targets x ON x.n = g.n
     ), seats_seen AS (
         SELECT g.n, sc.total_seats, st.status, st.hold_expires_at
         FROM gated g
@@ -170,46 +299,110 @@ END
 $$;
 
 --
--- Name: stagedoor_issue_tokens(bytea[], bytea[], bytea[]); Type: PROCEDURE; Schema: public; Owner: -
+-- Name: stagedoor_issue_tokens(bytea[], bytea[], bytea[], bigint[]); Type: PROCEDURE; Schema: public; Owner: -
 --
 
-CREATE PROCEDURE public.stagedoor_issue_tokens(IN p_key_hashes bytea[], IN p_token_hashes bytea[], IN p_salts bytea[], OUT o_user_ids bigint[], OUT o_ids bigint[], OUT o_seqs bigint[], OUT o_last_seen timestamp with time zone[], OUT o_statuses text[], OUT o_now timestamp with time zone, OUT o_admitted_through bigint, OUT o_admit_per_second double precision, OUT o_idle_ttl double precision)
+CREATE PROCEDURE public.stagedoor_issue_tokens(IN p_key_hashes bytea[], IN p_token_hashes bytea[], IN p_salts bytea[], IN p_rooms bigint[], OUT o_user_ids bigint[], OUT o_ids bigint[], OUT o_places bigint[], OUT o_last_seen timestamp with time zone[], OUT o_statuses text[], OUT o_room_states text[], OUT o_opens_at timestamp with time zone[], OUT o_admitted_through bigint[], OUT o_admit_per_second double precision[], OUT o_idle_ttl double precision[], OUT o_now timestamp with time zone)
     LANGUAGE plpgsql
     AS $$
 BEGIN
     WITH req AS (
-        SELECT * FROM unnest(p_key_hashes, p_token_hashes, p_salts) WITH ORDINALITY AS r(key_hash, token_hash, salt, n)
+        SELECT * FROM unnest(p_key_hashes, p_token_hashes, p_salts, p_rooms)
+            WITH ORDINALITY AS r(key_hash, token_hash, salt, room_id, n)
     ), who AS (
-        SELECT r.n, u.id AS user_id, r.token_hash, r.salt
+        SELECT r.n, u.id AS user_id, r.token_hash, r.salt, r.room_id
         FROM req r CROSS JOIN LATERAL (SELECT id FROM users WHERE api_key_hash = r.key_hash LIMIT 1) u
-    ), first AS (
-        SELECT DISTINCT ON (who.user_id) who.n, who.user_id, who.token_hash, who.salt FROM who ORDER BY who.user_id, who.n
+    ), fresh AS (
+        -- The first request of each user and room, when the room exists and the user has no live token there.
+        SELECT DISTINCT ON (w.user_id, w.room_id) w.n, w.user_id, w.token_hash, w.salt, w.room_id
+        FROM who w
+        WHERE EXISTS (SELECT 1 FROM rooms WHERE id = w.room_id)
+          AND NOT EXISTS (SELECT 1 FROM queue_tokens q
+                          WHERE q.user_id = w.user_id AND q.room_id = w.room_id AND q.status IN ('waiting', 'active'))
+        ORDER BY w.user_id, w.room_id, w.n
+    ), counted AS (
+        SELECT room_id, count(*) AS n FROM fresh GROUP BY room_id
+    ), numbered AS (
+        -- Locks each room's row: places are handed out under it.
+        UPDATE rooms r
+        SET issued_through = r.issued_through + CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END,
+            prequeue = r.prequeue + CASE WHEN r.state = 'scheduled' THEN c.n ELSE 0 END
+        FROM counted c
+        WHERE r.id = c.room_id
+        RETURNING r.id, r.state, r.issued_through - CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END AS base
     ), t AS (
-        INSERT INTO queue_tokens (user_id, token_hash, salt)
-        SELECT f.user_id, f.token_hash, f.salt FROM first f
-        WHERE NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = f.user_id AND q.status IN ('waiting', 'active'))
+        INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place)
+        SELECT f.user_id, f.room_id, f.token_hash, f.salt,
+               CASE WHEN b.state = 'scheduled' THEN NULL
+                    ELSE b.base + row_number() OVER (PARTITION BY f.room_id ORDER BY f.n) END
+        FROM fresh f JOIN numbered b ON b.id = f.room_id
         ORDER BY f.n
-        ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
-        RETURNING queue_tokens.id, queue_tokens.token_hash, queue_tokens.seq, queue_tokens.status,
-                  queue_tokens.expires_at, queue_tokens.last_seen_at
+        ON CONFLICT (user_id, room_id) WHERE status IN ('waiting', 'active') DO NOTHING
+        RETURNING queue_tokens.id, queue_tokens.token_hash, queue_tokens.place, queue_tokens.status,
+                  queue_tokens.expires_at, queue_tokens.last_seen_at, queue_tokens.room_id
     ), answers AS (
-        SELECT r.n, COALESCE(k.user_id, 0) AS user_id, COALESCE(t.id, 0) AS id, COALESCE(t.seq, 0) AS seq,
+        SELECT r.n, COALESCE(k.user_id, 0) AS user_id, COALESCE(t.id, 0) AS id, COALESCE(t.place, 0) AS place,
                COALESCE(t.last_seen_at, now()) AS last_seen,
-               COALESCE(stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, w.idle_ttl_seconds), '') AS status
+               CASE WHEN room.id IS NULL THEN 'no_room'
+                    ELSE COALESCE(stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, room.idle_ttl_seconds, t.place), '')
+               END AS status,
+               -- The state under the row lock: an opening may have come while the issue waited for it.
+               COALESCE(b.state, room.state, '') AS state, COALESCE(room.opens_at, 'epoch') AS opens_at, room.admitted_through, room.admit_per_second, room.idle_ttl_seconds
         FROM req r
         LEFT JOIN who k ON k.n = r.n
         LEFT JOIN t ON t.token_hash = r.token_hash
-        CROSS JOIN waiting_room w
-        WHERE w.id = 1
+        LEFT JOIN rooms_in_force room ON room.id = r.room_id
+        LEFT JOIN numbered b ON b.id = r.room_id
     )
-    SELECT array_agg(a.user_id ORDER BY a.n), array_agg(a.id ORDER BY a.n), array_agg(a.seq ORDER BY a.n),
-           array_agg(a.last_seen ORDER BY a.n), array_agg(a.status ORDER BY a.n)
-    INTO o_user_ids, o_ids, o_seqs, o_last_seen, o_statuses
+    SELECT array_agg(a.user_id ORDER BY a.n), array_agg(a.id ORDER BY a.n), array_agg(a.place ORDER BY a.n),
+           array_agg(a.last_seen ORDER BY a.n), array_agg(a.status ORDER BY a.n), array_agg(a.state ORDER BY a.n),
+           array_agg(a.opens_at ORDER BY a.n), array_agg(COALESCE(a.admitted_through, 0) ORDER BY a.n),
+           array_agg(COALESCE(a.admit_per_second, 0) ORDER BY a.n), array_agg(COALESCE(a.idle_ttl_seconds, 0) ORDER BY a.n), now()
+    INTO o_user_ids, o_ids, o_places, o_last_seen, o_statuses, o_room_states, o_opens_at, o_admitted_through,
+         o_admit_per_second, o_idle_ttl, o_now
     FROM answers a;
-    SELECT now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds
-    INTO o_now, o_admitted_through, o_admit_per_second, o_idle_ttl
-    FROM waiting_room w WHERE w.id = 1;
     COMMIT;
+END
+$$;
+
+--
+-- Name: stagedoor_open_rooms(bigint, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.stagedoor_open_rooms(p_room_id bigint, p_state text DEFAULT 'open'::text) RETURNS TABLE(room_id bigint, drawn bigint)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_ids bigint[];
+BEGIN
+    WITH opened AS (
+        UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
+        WHERE r.state = 'scheduled'
+          AND CASE WHEN p_room_id IS NULL THEN r.opens_at <= now() ELSE r.id = p_room_id END
+        RETURNING r.id
+    )
+    SELECT array_agg(id) INTO v_ids FROM opened;
+    IF v_ids IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH drawn AS (
+        SELECT q.id, q.room_id, row_number() OVER (PARTITION BY q.room_id ORDER BY gen_random_uuid()) AS n
+        FROM queue_tokens q
+        WHERE q.room_id = ANY (v_ids) AND q.status = 'waiting' AND q.place IS NULL
+    ), placed AS (
+        UPDATE queue_tokens q SET place = d.n, last_seen_at = now()
+        FROM drawn d WHERE q.id = d.id
+        RETURNING q.room_id
+    ), counted AS (
+        SELECT p.room_id, count(*) AS n FROM placed p GROUP BY p.room_id
+    ), marked AS (
+        UPDATE rooms r SET issued_through = r.issued_through + COALESCE(c.n, 0), prequeue = 0
+        FROM unnest(v_ids) AS v(id) LEFT JOIN counted c ON c.room_id = v.id
+        WHERE r.id = v.id
+        RETURNING r.id, COALESCE(c.n, 0)
+    )
+    SELECT * FROM marked;
 END
 $$;
 
@@ -342,15 +535,16 @@ END
 $$;
 
 --
--- Name: stagedoor_token_status(text, timestamp with time zone, timestamp with time zone, double precision); Type: FUNCTION; Schema: public; Owner: -
+-- Name: stagedoor_token_status(text, timestamp with time zone, timestamp with time zone, double precision, bigint); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.stagedoor_token_status(status text, expires_at timestamp with time zone, last_seen_at timestamp with time zone, idle_ttl_seconds double precision) RETURNS text
+CREATE FUNCTION public.stagedoor_token_status(status text, expires_at timestamp with time zone, last_seen_at timestamp with time zone, idle_ttl_seconds double precision, place bigint) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     SELECT CASE
         WHEN status = 'active' AND expires_at <= now() THEN 'expired'
-        WHEN status = 'waiting' AND last_seen_at < now() - make_interval(secs => idle_ttl_seconds) THEN 'expired'
+        WHEN status = 'waiting' AND place IS NOT NULL
+             AND last_seen_at < now() - make_interval(secs => idle_ttl_seconds) THEN 'expired'
         ELSE status
     END
 $$;
@@ -364,6 +558,7 @@ CREATE TABLE public.concerts (
     title text NOT NULL,
     artist text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    room_id bigint DEFAULT 1 NOT NULL,
     CONSTRAINT concerts_artist_check CHECK (((char_length(artist) >= 1) AND (char_length(artist) <= 200))),
     CONSTRAINT concerts_title_check CHECK (((char_length(title) >= 1) AND (char_length(title) <= 200)))
 );
@@ -492,6 +687,8 @@ CREATE TABLE public.queue_tokens (
     activated_at timestamp with time zone,
     expires_at timestamp with time zone,
     ended_at timestamp with time zone,
+    room_id bigint DEFAULT 1 NOT NULL,
+    place bigint,
     CONSTRAINT queue_tokens_salt_check CHECK ((octet_length(salt) = 16)),
     CONSTRAINT queue_tokens_status_check CHECK ((status = ANY (ARRAY['waiting'::text, 'active'::text, 'done'::text, 'expired'::text]))),
     CONSTRAINT queue_tokens_token_hash_check CHECK ((octet_length(token_hash) = 32))
@@ -559,6 +756,95 @@ ALTER TABLE public.reservations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY
     NO MAXVALUE
     CACHE 1
 );
+
+--
+-- Name: room_defaults; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.room_defaults (
+    id integer NOT NULL,
+    admit_per_second double precision DEFAULT 50 NOT NULL,
+    max_active integer DEFAULT 2000 NOT NULL,
+    active_ttl_seconds double precision DEFAULT 600 NOT NULL,
+    idle_ttl_seconds double precision DEFAULT 120 NOT NULL,
+    CONSTRAINT room_defaults_active_ttl_seconds_check CHECK ((active_ttl_seconds > (0)::double precision)),
+    CONSTRAINT room_defaults_admit_per_second_check CHECK ((admit_per_second > (0)::double precision)),
+    CONSTRAINT room_defaults_id_check CHECK ((id = 1)),
+    CONSTRAINT room_defaults_idle_ttl_seconds_check CHECK ((idle_ttl_seconds > (0)::double precision)),
+    CONSTRAINT room_defaults_max_active_check CHECK ((max_active > 0))
+);
+
+--
+-- Name: rooms; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.rooms (
+    id bigint NOT NULL,
+    name text NOT NULL,
+    state text NOT NULL,
+    opens_at timestamp with time zone,
+    opened_at timestamp with time zone,
+    admit_per_second double precision,
+    max_active integer,
+    active_ttl_seconds double precision,
+    idle_ttl_seconds double precision,
+    issued_through bigint DEFAULT 0 NOT NULL,
+    prequeue bigint DEFAULT 0 NOT NULL,
+    admitted_through bigint DEFAULT 0 NOT NULL,
+    active_count integer DEFAULT 0 NOT NULL,
+    admitted_total bigint DEFAULT 0 NOT NULL,
+    expired_total bigint DEFAULT 0 NOT NULL,
+    carry double precision DEFAULT 0 NOT NULL,
+    last_tick_at timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT rooms_active_ttl_seconds_check CHECK ((active_ttl_seconds > (0)::double precision)),
+    CONSTRAINT rooms_admit_per_second_check CHECK ((admit_per_second > (0)::double precision)),
+    CONSTRAINT rooms_check CHECK (((state = 'scheduled'::text) OR (opened_at IS NOT NULL))),
+    CONSTRAINT rooms_check1 CHECK (((state <> 'scheduled'::text) OR ((opens_at IS NOT NULL) AND (issued_through = 0)))),
+    CONSTRAINT rooms_idle_ttl_seconds_check CHECK ((idle_ttl_seconds > (0)::double precision)),
+    CONSTRAINT rooms_max_active_check CHECK ((max_active > 0)),
+    CONSTRAINT rooms_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
+    CONSTRAINT rooms_state_check CHECK ((state = ANY (ARRAY['scheduled'::text, 'open'::text, 'paused'::text])))
+);
+
+--
+-- Name: rooms_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.rooms ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
+    SEQUENCE NAME public.rooms_id_seq
+    START WITH 2
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: rooms_in_force; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.rooms_in_force AS
+ SELECT r.id,
+    r.name,
+    r.state,
+    r.opens_at,
+    r.opened_at,
+    COALESCE(r.admit_per_second, d.admit_per_second) AS admit_per_second,
+    COALESCE(r.max_active, d.max_active) AS max_active,
+    COALESCE(r.active_ttl_seconds, d.active_ttl_seconds) AS active_ttl_seconds,
+    COALESCE(r.idle_ttl_seconds, d.idle_ttl_seconds) AS idle_ttl_seconds,
+    r.issued_through,
+    r.prequeue,
+    r.admitted_through,
+    r.active_count,
+    r.admitted_total,
+    r.expired_total,
+    r.carry,
+    r.last_tick_at
+   FROM (public.rooms r
+     CROSS JOIN public.room_defaults d)
+  WHERE (d.id = 1);
 
 --
 -- Name: schedules; Type: TABLE; Schema: public; Owner: -
@@ -636,24 +922,6 @@ ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
-);
-
---
--- Name: waiting_room; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.waiting_room (
-    id integer NOT NULL,
-    admitted_through bigint DEFAULT 0 NOT NULL,
-    active_count integer DEFAULT 0 NOT NULL,
-    admit_per_second double precision DEFAULT 50 NOT NULL,
-    max_active integer DEFAULT 2000 NOT NULL,
-    idle_ttl_seconds double precision DEFAULT 120 NOT NULL,
-    last_tick_at timestamp with time zone,
-    CONSTRAINT waiting_room_admit_per_second_check CHECK ((admit_per_second > (0)::double precision)),
-    CONSTRAINT waiting_room_id_check CHECK ((id = 1)),
-    CONSTRAINT waiting_room_idle_ttl_seconds_check CHECK ((idle_ttl_seconds > (0)::double precision)),
-    CONSTRAINT waiting_room_max_active_check CHECK ((max_active > 0))
 );
 
 --
@@ -737,6 +1005,20 @@ ALTER TABLE ONLY public.reservations
     ADD CONSTRAINT reservations_pkey PRIMARY KEY (id);
 
 --
+-- Name: room_defaults room_defaults_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.room_defaults
+    ADD CONSTRAINT room_defaults_pkey PRIMARY KEY (id);
+
+--
+-- Name: rooms rooms_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rooms
+    ADD CONSTRAINT rooms_pkey PRIMARY KEY (id);
+
+--
 -- Name: schedules schedules_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -772,18 +1054,17 @@ ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
 --
--- Name: waiting_room waiting_room_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.waiting_room
-    ADD CONSTRAINT waiting_room_pkey PRIMARY KEY (id);
-
---
 -- Name: wallets wallets_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.wallets
     ADD CONSTRAINT wallets_pkey PRIMARY KEY (user_id);
+
+--
+-- Name: concerts_room_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX concerts_room_idx ON public.concerts USING btree (room_id);
 
 --
 -- Name: jobs_claim_idx; Type: INDEX; Schema: public; Owner: -
@@ -822,16 +1103,22 @@ CREATE INDEX point_history_user_idx ON public.point_history USING btree (user_id
 CREATE INDEX queue_tokens_active_expiry_idx ON public.queue_tokens USING btree (expires_at) WHERE (status = 'active'::text);
 
 --
--- Name: queue_tokens_one_live_per_user; Type: INDEX; Schema: public; Owner: -
+-- Name: queue_tokens_active_room_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX queue_tokens_one_live_per_user ON public.queue_tokens USING btree (user_id) WHERE (status = ANY (ARRAY['waiting'::text, 'active'::text]));
+CREATE INDEX queue_tokens_active_room_idx ON public.queue_tokens USING btree (room_id) WHERE (status = 'active'::text);
+
+--
+-- Name: queue_tokens_one_live_per_user_room; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX queue_tokens_one_live_per_user_room ON public.queue_tokens USING btree (user_id, room_id) WHERE (status = ANY (ARRAY['waiting'::text, 'active'::text]));
 
 --
 -- Name: queue_tokens_waiting_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX queue_tokens_waiting_idx ON public.queue_tokens USING btree (seq) WHERE (status = 'waiting'::text);
+CREATE INDEX queue_tokens_waiting_idx ON public.queue_tokens USING btree (room_id, place) WHERE (status = 'waiting'::text);
 
 --
 -- Name: queue_tokens_waiting_seen_idx; Type: INDEX; Schema: public; Owner: -
@@ -894,6 +1181,13 @@ CREATE TRIGGER seats_keys_kept BEFORE UPDATE OF schedule_id, seat_no ON public.s
 CREATE TRIGGER users_kept BEFORE DELETE OR TRUNCATE ON public.users FOR EACH STATEMENT EXECUTE FUNCTION public.stagedoor_refuse_losing_rows();
 
 --
+-- Name: concerts concerts_room_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.concerts
+    ADD CONSTRAINT concerts_room_id_fkey FOREIGN KEY (room_id) REFERENCES public.rooms(id);
+
+--
 -- Name: payments payments_reservation_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -913,6 +1207,13 @@ ALTER TABLE ONLY public.payments
 
 ALTER TABLE ONLY public.point_history
     ADD CONSTRAINT point_history_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id);
+
+--
+-- Name: queue_tokens queue_tokens_room_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.queue_tokens
+    ADD CONSTRAINT queue_tokens_room_id_fkey FOREIGN KEY (room_id) REFERENCES public.rooms(id);
 
 --
 -- Name: queue_tokens queue_tokens_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

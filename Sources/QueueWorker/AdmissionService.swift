@@ -5,7 +5,7 @@ import ServiceLifecycle
 import Shared
 
 /// The waiting room's clock. Every instance holds a dedicated session and tries for the leader's
-/// advisory lock; the leader runs one transaction per tick on that same session (expire, then admit),
+/// advisory lock; the leader runs one statement per tick on that same session (open, expire, admit, every room),
 /// so if its session dies, its leadership and any half-done tick go with it. Standbys try again
 /// twice per tick and take over within a tick or two of the leader's death.
 struct AdmissionService: Service {
@@ -44,7 +44,6 @@ struct AdmissionService: Service {
     }
 
     private func lead(on connection: PostgresConnection) async throws {
-        var plan = AdmissionPlan(admitPerSecond: settings.admitPerSecond, maxActive: settings.maxActive, tick: settings.queueTick)
         var leading = false
         var next = ContinuousClock.now
         while !Task.isCancelled {
@@ -57,16 +56,17 @@ struct AdmissionService: Service {
                     return acquired
                 }
                 if leading {
-                    plan.reset()
                     QueueMetrics.leader.record(1)
                     logger.info("became admission leader")
                 }
             }
             if leading {
-                plan = try await connection.closing(after: max(settings.queueTick * 5, .seconds(10))) { [plan] in
-                    var plan = plan
-                    try await tick(on: connection, plan: &plan)
-                    return plan
+                let rooms = try await connection.closing(after: max(settings.queueTick * 5, .seconds(10))) {
+                    try await tick(on: connection)
+                }
+                QueueMetrics.record(rooms)
+                for room in rooms where room.opened {
+                    logger.info("room opened", metadata: ["room": "\(room.roomID)", "state": "\(room.state)", "drawn": "\(room.waiting)"])
                 }
                 next += settings.queueTick
             } else {
@@ -80,32 +80,17 @@ struct AdmissionService: Service {
         }
     }
 
-    /// One admission tick, in one transaction.
-    private func tick(on connection: PostgresConnection, plan: inout AdmissionPlan) async throws {
-        let idle = settings.waitingIdleTTL.secondsValue
-        try await connection.run("BEGIN", logger: logger)
-        do {
-            var expiredActive = 0, expiredIdle = 0, active = 0, lastSeq: Int64 = 0, through: Int64 = 0, now: Int64 = 0
-            for try await row in try await connection.query(AdmissionStatements.expire(idleTTL: idle), logger: logger)
-                .decode((Int, Int, Int, Int64, Int64, Int64).self) {
-                (expiredActive, expiredIdle, active, lastSeq, through, now) = row
-            }
-            active -= expiredActive
-            let allowance = plan.allowance(at: .microseconds(now), active: active)
-            var admitted = 0
-            for try await row in try await connection.query(
-                AdmissionStatements.admit(limit: allowance, activeTTL: settings.activeTTL.secondsValue, activeBefore: active,
-                                          admitPerSecond: settings.admitPerSecond, maxActive: settings.maxActive, idleTTL: idle),
-                logger: logger).decode((Int, Int64).self) {
-                (admitted, through) = row
-            }
-            try await connection.run("COMMIT", logger: logger)
-            plan.admitted(admitted)
-            QueueMetrics.record(admitted: admitted, expiredActive: expiredActive, expiredIdle: expiredIdle,
-                                active: active + admitted, waiting: max(0, lastSeq - through))
-        } catch {
-            try? await connection.run("ROLLBACK", logger: logger)
-            throw error
+    /// One admission tick for every room: one statement, one transaction (`stagedoor_admission_tick`).
+    /// The rate's bookkeeping (time since each room's last tick, the fraction owed) lives in the room's
+    /// row, so a new leader goes on where the old one stopped.
+    private func tick(on connection: PostgresConnection) async throws -> [AdmissionStatements.RoomTick] {
+        let query = AdmissionStatements.tick(
+            tick: settings.queueTick.secondsValue, admitPerSecond: settings.admitPerSecond, maxActive: settings.maxActive,
+            activeTTL: settings.activeTTL.secondsValue, idleTTL: settings.waitingIdleTTL.secondsValue)
+        var rooms: [AdmissionStatements.RoomTick] = []
+        for try await row in try await connection.query(query, logger: logger) {
+            rooms.append(try AdmissionStatements.decode(row))
         }
+        return rooms
     }
 }

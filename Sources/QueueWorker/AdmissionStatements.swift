@@ -2,55 +2,40 @@ import PostgresNIO
 
 /// The admission tick's statements, run by the leader on its own session.
 enum AdmissionStatements {
-    /// Expires active tokens past their TTL and waiting tokens not polled within the idle TTL;
-    /// returns (expired active, expired idle, active before this statement, last issued seq, admitted through,
-    /// the transaction's `now()` in microseconds since the epoch).
-    static func expire(idleTTL: Double) -> PostgresQuery {
+    /// What one tick did in one room, and the room's counts after it.
+    struct RoomTick: Sendable {
+        let roomID: Int64
+        let state: String
+        /// The tick took the room out of `scheduled` and drew its pre-queue.
+        let opened: Bool
+        let admitted: Int
+        let expiredActive: Int
+        let expiredIdle: Int
+        let active: Int
+        /// Places not yet reached (an upper bound: tokens that left early count until admission passes
+        /// them); the pre-queue's size while the room is scheduled.
+        let waiting: Int64
+        let admittedThrough: Int64
+    }
+
+    /// One tick for every room in one statement and one transaction (`stagedoor_admission_tick`):
+    /// opens due rooms, expires, admits. The settings are the defaults of rooms without their own.
+    static func tick(tick: Double, admitPerSecond: Double, maxActive: Int, activeTTL: Double, idleTTL: Double) -> PostgresQuery {
         """
-        WITH expired_active AS (
-            UPDATE queue_tokens SET status = 'expired', ended_at = now()
-            WHERE status = 'active' AND expires_at <= now()
-            RETURNING 1
-        ), expired_idle AS (
-            UPDATE queue_tokens SET status = 'expired', ended_at = now()
-            WHERE status = 'waiting' AND last_seen_at < now() - make_interval(secs => \(idleTTL))
-            RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM expired_active), (SELECT count(*) FROM expired_idle),
-               (SELECT count(*) FROM queue_tokens WHERE status = 'active'),
-               (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM queue_token_seq),
-               (SELECT admitted_through FROM waiting_room WHERE id = 1),
-               (extract(epoch FROM now()) * 1000000)::int8
+        SELECT room_id, state, opened, admitted, expired_active, expired_idle, active, waiting, admitted_through
+        FROM stagedoor_admission_tick(\(tick), \(admitPerSecond), \(maxActive)::int, \(activeTTL), \(idleTTL))
         """
     }
 
-    /// Admits the `limit` oldest waiting tokens and records the room's state and settings;
-    /// returns (admitted, admitted through).
-    static func admit(limit: Int, activeTTL: Double, activeBefore: Int, admitPerSecond: Double, maxActive: Int,
-                      idleTTL: Double) -> PostgresQuery {
-        """
-        WITH next AS (
-            SELECT id FROM queue_tokens WHERE status = 'waiting' ORDER BY seq LIMIT \(limit) FOR UPDATE
-        ), admitted AS (
-            UPDATE queue_tokens t
-            SET status = 'active', activated_at = now(), expires_at = now() + make_interval(secs => \(activeTTL))
-            FROM next WHERE t.id = next.id
-            RETURNING t.seq
-        ), room AS (
-            UPDATE waiting_room
-            SET admitted_through = GREATEST(admitted_through, COALESCE((SELECT max(seq) FROM admitted), 0)),
-                active_count = \(activeBefore) + (SELECT count(*) FROM admitted),
-                admit_per_second = \(admitPerSecond), max_active = \(maxActive), idle_ttl_seconds = \(idleTTL),
-                last_tick_at = now()
-            WHERE id = 1
-            RETURNING admitted_through
-        )
-        SELECT (SELECT count(*) FROM admitted), (SELECT admitted_through FROM room)
-        """
+    static func decode(_ row: PostgresRow) throws -> RoomTick {
+        let (room, state, opened, admitted, expiredActive, expiredIdle, active, waiting, through) =
+            try row.decode((Int64, String, Bool, Int, Int, Int, Int, Int64, Int64).self)
+        return RoomTick(roomID: room, state: state, opened: opened, admitted: admitted, expiredActive: expiredActive,
+                        expiredIdle: expiredIdle, active: active, waiting: waiting, admittedThrough: through)
     }
 
     /// Takes the admission leadership if nobody holds it (a session lock: it ends with the session).
     static let tryLead: PostgresQuery = "SELECT pg_try_advisory_lock(\(leaderLockClass), \(leaderLockObject))"
     static let leaderLockClass: Int32 = 0x5354  // "ST"
-    static let leaderLockObject: Int32 = 1  // the waiting room's id
+    static let leaderLockObject: Int32 = 1  // the admission clock of every room
 }

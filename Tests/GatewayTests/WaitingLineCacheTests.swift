@@ -10,14 +10,15 @@ struct WaitingLineCacheTests {
     static let hash: [UInt8] = Array(repeating: 7, count: 32)
 
     static func row(
-        seq: Int64, status: String = "waiting", admittedThrough: Int64, lastSeenAgo: TimeInterval = 0,
-        userID: Int64 = 1, idleTTL: Double = 120
+        seq: Int64?, status: String = "waiting", admittedThrough: Int64, lastSeenAgo: TimeInterval = 0,
+        userID: Int64 = 1, idleTTL: Double = 120, room: Int64 = 1, roomState: String = "open"
     ) -> TokenRow {
         let now = Date()
         return TokenRow(
-            id: 10, userID: userID, seq: seq, status: status, activatedAt: status == "active" ? now : nil,
+            id: 10, userID: userID, roomID: room, place: seq, status: status, activatedAt: status == "active" ? now : nil,
             expiresAt: status == "active" ? now.addingTimeInterval(600) : nil,
             lastSeenAt: now.addingTimeInterval(-lastSeenAgo), salt: [], now: now,
+            roomState: roomState, opensAt: roomState == "scheduled" ? now.addingTimeInterval(60) : nil,
             admittedThrough: admittedThrough, admitPerSecond: 10, idleTTL: idleTTL,
             effectiveStatus: status == "waiting" && lastSeenAgo > idleTTL ? "expired" : status)
     }
@@ -82,6 +83,30 @@ struct WaitingLineCacheTests {
             with: Data(TokenView(row: Self.row(seq: 20, admittedThrough: 9), token: "t").json.utf8)) as? [String: Any])
         #expect(waiting["position"] as? Int == 11)
         #expect(waiting["activatedAt"] is NSNull && waiting["expiresAt"] is NSNull)
-        #expect(Set(waiting.keys) == ["token", "status", "position", "etaSeconds", "activatedAt", "expiresAt"])
+        #expect(Set(waiting.keys) == ["token", "roomId", "roomState", "opensAt", "status", "position", "etaSeconds",
+                                      "activatedAt", "expiresAt"])
+        // The pre-queue: no place and no ETA yet; a paused room: a place but no ETA.
+        let early = try #require(try JSONSerialization.jsonObject(
+            with: Data(TokenView(row: Self.row(seq: nil, admittedThrough: 0, roomState: "scheduled"), token: "t").json.utf8))
+            as? [String: Any])
+        #expect(early["position"] is NSNull && early["etaSeconds"] is NSNull && early["opensAt"] is String)
+        let paused = try #require(try JSONSerialization.jsonObject(
+            with: Data(TokenView(row: Self.row(seq: 20, admittedThrough: 9, roomState: "paused"), token: "t").json.utf8))
+            as? [String: Any])
+        #expect(paused["position"] as? Int == 11 && paused["etaSeconds"] is NSNull && paused["roomState"] as? String == "paused")
+    }
+
+    @Test("lines are kept per room; a pre-queue token is answered from memory only while its room still reads scheduled")
+    func perRoom() throws {
+        let cache = WaitingLineCache()
+        cache.remember(Self.row(seq: nil, admittedThrough: 0, room: 2, roomState: "scheduled"), hash: Self.hash, touched: true)
+        #expect(cache.waitingToken(hash: Self.hash, userID: 1)?.place == nil)
+        #expect(cache.waitingToken(hash: Self.hash, userID: 1)?.roomState == "scheduled")
+        // Another room's reading does not answer for room 2.
+        cache.remember(Self.row(seq: 500, admittedThrough: 400, room: 1), hash: [9], touched: true)
+        #expect(cache.waitingToken(hash: Self.hash, userID: 1)?.admittedThrough == 0)
+        // Room 2 opened: the remembered pre-queue entry has no place, so the database is asked.
+        cache.remember(Self.row(seq: 3, admittedThrough: 0, room: 2, roomState: "open"), hash: [8], touched: true)
+        #expect(cache.waitingToken(hash: Self.hash, userID: 1) == nil)
     }
 }

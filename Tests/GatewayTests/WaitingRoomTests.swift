@@ -73,7 +73,7 @@ struct WaitingRoomTests {
     func waitingShape() async throws {
         try await TestGateway.run(["WAITING_IDLE_TTL": "120"]) { api, db in
             // No admission running, and the room's rate is 2/s: positions and etas are exact.
-            try await db.query("UPDATE waiting_room SET admit_per_second = 2, idle_ttl_seconds = 120")
+            try await db.query("UPDATE rooms SET admit_per_second = 2, idle_ttl_seconds = 120 WHERE id = 1")
             var keys: [String] = []
             for n in 0..<5 { keys.append(try await api.newUser("fan\(n)").key) }
             var tokens: [String] = []
@@ -121,7 +121,7 @@ struct WaitingRoomTests {
             let issued = replies.filter { !$0.0.hasPrefix("no-such-key") }.map(\.1)
             #expect(issued.allSatisfy { $0.status == 201 })
             #expect(Set(issued.compactMap { $0["token"] as? String }).count == 100)
-            #expect(try await db.scalar("SELECT count(DISTINCT seq) FROM queue_tokens WHERE status = 'waiting'", as: Int64.self) == 100)
+            #expect(try await db.scalar("SELECT count(DISTINCT place) FROM queue_tokens WHERE status = 'waiting'", as: Int64.self) == 100)
             // Each token is its user's: polling with the key that took it shows it waiting.
             for (key, reply) in replies where reply.status == 201 {
                 let token = try #require(reply["token"] as? String)
@@ -205,8 +205,8 @@ struct WaitingRoomTests {
                     SELECT 'filler', sha256(('filler' || n)::bytea) FROM generate_series((SELECT count(*) FROM users) + 1, \(count)) n
                     """)
                 try await db.query("""
-                    INSERT INTO queue_tokens (user_id, token_hash, salt)
-                    SELECT u.id, sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea
+                    INSERT INTO queue_tokens (user_id, token_hash, salt, place)
+                    SELECT u.id, sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea, u.id
                     FROM users u WHERE u.name = 'filler' AND NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = u.id)
                     """)
                 try await db.query("ANALYZE queue_tokens")

@@ -49,4 +49,52 @@ struct LeaderFailoverTests {
             for worker in workers where worker !== leader { #expect(await worker.waitForExit() == 0) }
         }
     }
+
+    @Test("two queue workers, the leader killed as a room opens: the pre-queue is drawn once, nobody admitted twice, in drawn order")
+    func leaderKilledAtOpening() async throws {
+        let url = try await TestDatabase.create(migrated: true)
+        defer { Task { try? await TestDatabase.drop(url.database) } }
+        try await TestDatabase.withClient(url) { db in
+            let fans = 300
+            let room = try #require(try await db.scalar("""
+                INSERT INTO rooms (name, state, opens_at, admit_per_second)
+                VALUES ('on sale', 'scheduled', now() + interval '4 seconds', 100) RETURNING id
+                """, as: Int64.self))
+            try await db.fillWaitingLine(count: fans, room: room)
+            let opensAt = try #require(try await db.scalar("SELECT opens_at FROM rooms WHERE id = \(room)", as: Date.self))
+            let env = ["DATABASE_URL": url.urlString, "QUEUE_TICK": "0.2"]
+            let workers = try (0..<2).map { _ in try RunningProcess("stagedoor-queue-worker", environment: env) }
+            #expect(await eventually(timeout: .seconds(30)) { workers.contains { $0.output.contains("became admission leader") } })
+            let leader = try #require(workers.first { $0.output.contains("became admission leader") })
+            // Kill the leader at the opening: whichever tick draws (the leader's, or the standby's
+            // after the leader's rolled back), it draws once.
+            try await Task.sleep(for: .seconds(max(0, opensAt.timeIntervalSinceNow)))
+            leader.send(SIGKILL)
+            #expect(try await eventually(timeout: .seconds(15)) {
+                try await db.scalar("SELECT state FROM rooms WHERE id = \(room)", as: String.self) == "open"
+            })
+            var drawn: [Int64: Int64] = [:]
+            for try await (id, place) in try await db.query(
+                "SELECT id, place FROM queue_tokens WHERE room_id = \(room)").decode((Int64, Int64?).self) {
+                if let place { drawn[id] = place }
+            }
+            #expect(drawn.count == fans && Set(drawn.values) == Set(1...Int64(fans)), "every early fan has a distinct place")
+            #expect(try await eventually(timeout: .seconds(30)) {
+                try await db.scalar("SELECT count(*) FROM queue_tokens WHERE room_id = \(room) AND status = 'active'", as: Int64.self)
+                    == Int64(fans)
+            })
+            // The places never changed after the draw, admission went in their order, and the room
+            // counted each admission once.
+            var after: [Int64: Int64] = [:]
+            for try await (id, place) in try await db.query(
+                "SELECT id, place FROM queue_tokens WHERE room_id = \(room)").decode((Int64, Int64).self) { after[id] = place }
+            #expect(after == drawn)
+            let order = try await db.column(
+                "SELECT place FROM queue_tokens WHERE room_id = \(room) ORDER BY activated_at, place", as: Int64.self)
+            #expect(order == Array(1...Int64(fans)))
+            #expect(try await db.scalar("SELECT admitted_total FROM rooms WHERE id = \(room)", as: Int64.self) == Int64(fans))
+            for worker in workers where worker.isRunning { worker.send(SIGTERM) }
+            for worker in workers where worker !== leader { #expect(await worker.waitForExit() == 0) }
+        }
+    }
 }

@@ -6,73 +6,195 @@ import Shared
 import Testing
 import TestSupport
 
-@Suite("Admission plan")
-struct AdmissionPlanTests {
-    @Test("fractions carry over: 2.5 per second alternates 2 and 3 per 1 s tick")
-    func fractionalRate() {
-        var plan = AdmissionPlan(admitPerSecond: 2.5, maxActive: 1000, tick: .seconds(1))
-        var now = Duration.seconds(1_800_000_000)
-        var admitted: [Int] = []
-        for _ in 0..<4 {
-            let allowance = plan.allowance(at: now, active: 0)
-            plan.admitted(allowance)
-            admitted.append(allowance)
-            now += .seconds(1)
+/// The tick's rules, one call of `stagedoor_admission_tick` at a time, with the time since each
+/// room's last tick set by hand.
+@Suite("Admission tick")
+struct AdmissionTickTests {
+    /// Runs one tick as if the last was `after` seconds ago (negative: a clock set back), with the
+    /// given defaults; returns what each room admitted.
+    static func tick(_ db: PostgresClient, after seconds: Double, tick: Double = 1, rate: Double = 10, maxActive: Int = 1000,
+                     activeTTL: Double = 600, idleTTL: Double = 120) async throws -> [Int64: Int] {
+        // One transaction: the tick's now() is the one the last tick is set back from.
+        try await db.withConnection { connection in
+            try await connection.query("BEGIN", logger: Self.logger)
+            try await connection.query("UPDATE rooms SET last_tick_at = now() - make_interval(secs => \(seconds))", logger: Self.logger)
+            var admitted: [Int64: Int] = [:]
+            for try await (room, count) in try await connection.query("""
+                SELECT room_id, admitted FROM stagedoor_admission_tick(\(tick), \(rate), \(maxActive)::int, \(activeTTL), \(idleTTL))
+                """, logger: Self.logger).decode((Int64, Int).self) {
+                admitted[room] = count
+            }
+            try await connection.query("COMMIT", logger: Self.logger)
+            return admitted
         }
-        #expect(admitted == [2, 3, 2, 3])
+    }
+
+    static let logger = Logger(label: "test.tick")
+
+    /// A room of its own (no concerts), `scheduled` when `opensIn` is given.
+    static func room(_ db: PostgresClient, rate: Double? = nil, maxActive: Int? = nil, opensIn: Double? = nil) async throws -> Int64 {
+        try #require(try await db.scalar("""
+            INSERT INTO rooms (name, state, opens_at, opened_at, admit_per_second, max_active)
+            SELECT 'test', CASE WHEN o.s IS NULL THEN 'open' ELSE 'scheduled' END, now() + make_interval(secs => o.s),
+                   CASE WHEN o.s IS NULL THEN now() END, \(rate), \(maxActive)
+            FROM (SELECT \(opensIn)::float8 AS s) o
+            RETURNING id
+            """, as: Int64.self))
+    }
+
+    @Test("fractions carry over: 2.5 per second alternates 2 and 3 per 1 s tick")
+    func fractionalRate() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            try await db.fillWaitingLine(count: 50)
+            var admitted: [Int] = []
+            for _ in 0..<4 { admitted.append(try await Self.tick(db, after: 1, rate: 2.5)[1] ?? -1) }
+            #expect(admitted == [2, 3, 2, 3])
+        }
     }
 
     @Test("never above the cap on active tokens")
-    func cap() {
-        var plan = AdmissionPlan(admitPerSecond: 100, maxActive: 10, tick: .seconds(1))
-        #expect(plan.allowance(at: .seconds(100), active: 7) == 3)
-        plan.admitted(3)
-        #expect(plan.allowance(at: .seconds(101), active: 10) == 0)
+    func cap() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            try await db.fillWaitingLine(count: 50)
+            #expect(try await Self.tick(db, after: 1, rate: 7, maxActive: 10)[1] == 7)
+            #expect(try await Self.tick(db, after: 1, rate: 7, maxActive: 10)[1] == 3)
+            #expect(try await Self.tick(db, after: 1, rate: 7, maxActive: 10)[1] == 0)
+        }
     }
 
-    @Test("no burst after a stall or an empty line")
-    func noBurst() {
-        var plan = AdmissionPlan(admitPerSecond: 10, maxActive: 1000, tick: .seconds(1))
-        let start = Duration.seconds(1_800_000_000)
-        #expect(plan.allowance(at: start, active: 0) == 10)
-        plan.admitted(0)  // the line was empty
-        // A 60 s stall counts as at most 2 s; unused allowance is kept up to one tick.
-        let after = plan.allowance(at: start + .seconds(60), active: 0)
-        #expect(after <= 30)
-        plan.admitted(after)
-        #expect(after <= 10, "no tick admits more than ⌈rate × tick⌉")
+    @Test("a late tick, a stall or a clock set back admits at most ⌈rate × tick⌉")
+    func noBurst() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            try await db.fillWaitingLine(count: 500)
+            #expect(try await Self.tick(db, after: 1, rate: 20)[1] == 20)
+            // 1 s late: the catch-up burst once measured (40 at once) is gone.
+            #expect(try await Self.tick(db, after: 2, rate: 20)[1] == 20)
+            // A 60 s stall, then a 0.2 s tick at 2.5/s: at most ⌈0.5⌉ = 1.
+            #expect(try await Self.tick(db, after: 60, rate: 20)[1] == 20)
+            #expect(try await Self.tick(db, after: 60, tick: 0.2, rate: 2.5)[1] ?? 0 <= 1)
+            // The clock set back an hour: no time counts; the tick admits at most what was owed (≤ one tick).
+            #expect(try await Self.tick(db, after: -3600, rate: 20)[1] ?? 99 <= 20)
+            #expect(try await Self.tick(db, after: -3600, rate: 20)[1] == 0)
+        }
     }
 
-    @Test("a late tick admits at most ⌈rate × tick⌉; the rest of its time carries to the next (sooner) tick, so the rate holds")
-    func lateTickNoCatchUp() {
-        var plan = AdmissionPlan(admitPerSecond: 20, maxActive: 1000, tick: .seconds(1))
-        let start = Duration.seconds(1_800_000_000)
-        #expect(plan.allowance(at: start, active: 0) == 20)
-        plan.admitted(20)
-        // 1 s late (the catch-up burst that was measured: 40 at once).
-        let late = plan.allowance(at: start + .seconds(2), active: 0)
-        #expect(late == 20)
-        plan.admitted(late)
-        // The next grid tick, 1 s later, still admits a full tick; over the three ticks the rate is
-        // 60 in 3 s, and no tick went above 20.
-        #expect(plan.allowance(at: start + .seconds(3), active: 0) == 20)
-        // Fractional rates round up per tick: 2.5/s may admit 3 in one tick, never 4.
-        var slow = AdmissionPlan(admitPerSecond: 2.5, maxActive: 1000, tick: .seconds(1))
-        #expect(slow.perTick == 3)
-        _ = slow.allowance(at: start, active: 0)
-        slow.admitted(0)
-        #expect(slow.allowance(at: start + .seconds(2), active: 0) <= 3)
+    @Test("each room at its own rate and cap; paused and scheduled rooms admit nobody")
+    func perRoom() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            let fast = try await Self.room(db, rate: 30)
+            let capped = try await Self.room(db, rate: 30, maxActive: 4)
+            let paused = try await Self.room(db, rate: 30)
+            let later = try await Self.room(db, rate: 30, opensIn: 3600)
+            try await db.query("UPDATE rooms SET state = 'paused' WHERE id = \(paused)")
+            for room in [1, fast, capped, paused, later] { try await db.fillWaitingLine(count: 100, room: room) }
+            let first = try await Self.tick(db, after: 1, rate: 5)
+            #expect(first == [1: 5, fast: 30, capped: 4, paused: 0, later: 0])
+            let second = try await Self.tick(db, after: 1, rate: 5)
+            #expect(second == [1: 5, fast: 30, capped: 0, paused: 0, later: 0])
+            // Each room's line in its own order, from place 1.
+            for room in [1, fast, capped] {
+                let places = try await db.column(
+                    "SELECT place FROM queue_tokens WHERE room_id = \(room) AND status = 'active' ORDER BY place", as: Int64.self)
+                #expect(places == Array(1...Int64(places.count)))
+            }
+            // Resumed, the paused room admits from the next tick.
+            try await db.query("UPDATE rooms SET state = 'open' WHERE id = \(paused)")
+            #expect(try await Self.tick(db, after: 1, rate: 5)[paused] == 30)
+        }
     }
 
-    @Test("a clock set back costs one tick's admissions, not the time it went back")
-    func clockSetBack() {
-        var plan = AdmissionPlan(admitPerSecond: 10, maxActive: 1000, tick: .seconds(1))
-        let start = Duration.seconds(1_800_000_000)
-        #expect(plan.allowance(at: start, active: 0) == 10)
-        plan.admitted(10)
-        #expect(plan.allowance(at: start - .seconds(3600), active: 0) == 0)
-        plan.admitted(0)
-        #expect(plan.allowance(at: start - .seconds(3599), active: 0) == 10)
+    @Test("idle expiry uses each room's idle TTL and never touches the pre-queue; the opening starts its idle time")
+    func idleExpiry() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            let short = try await Self.room(db)
+            try await db.query("UPDATE rooms SET idle_ttl_seconds = 30 WHERE id = \(short)")
+            let later = try await Self.room(db, opensIn: 3600)
+            for room in [1, short, later] { try await db.fillWaitingLine(count: 10, room: room) }
+            try await db.query("UPDATE rooms SET state = 'paused' WHERE id IN (1, \(short))")
+            try await db.query("UPDATE queue_tokens SET last_seen_at = now() - interval '60 s'")
+            _ = try await Self.tick(db, after: 1)
+            let expired = try await db.column(
+                "SELECT room_id FROM queue_tokens WHERE status = 'expired' GROUP BY room_id ORDER BY room_id", as: Int64.self)
+            #expect(expired == [short], "only the room with a 30 s idle TTL; room 1 has 120 s, the pre-queue none")
+            try await db.query("UPDATE rooms SET opens_at = now() WHERE id = \(later)")
+            _ = try await Self.tick(db, after: 1)
+            #expect(try await db.scalar(
+                "SELECT count(*) FROM queue_tokens WHERE room_id = \(later) AND status = 'waiting' AND last_seen_at > now() - interval '5 s'",
+                as: Int64.self) == 10)
+        }
+    }
+}
+
+/// The fair start: the opening draws the pre-queue's order in one statement.
+@Suite("Fair start")
+struct FairStartTests {
+    @Test("each arrival is equally likely at each place (chi-square), with no rank correlation to arrival order")
+    func uniformDraw() async throws {
+        try await TestDatabase.withDatabase { db, _ in
+            let rooms = 400, size = 10
+            // Many rooms of ten fans each, all scheduled; one opening draws every room at once.
+            try await db.query("""
+                INSERT INTO rooms (name, state, opens_at)
+                SELECT 'draw ' || n, 'scheduled', now() + interval '1 hour' FROM generate_series(1, \(rooms)) n
+                """)
+            for room in try await db.column("SELECT id FROM rooms WHERE id > 1 ORDER BY id", as: Int64.self) {
+                try await db.fillWaitingLine(count: size, room: room)
+            }
+            #expect(try await db.scalar("SELECT count(*) FROM queue_tokens WHERE place IS NULL", as: Int64.self) == Int64(rooms * size))
+            try await db.query("UPDATE rooms SET opens_at = now() WHERE id > 1")
+            let drawn = try await db.scalar("SELECT sum(drawn)::int8 FROM stagedoor_open_rooms(NULL)", as: Int64.self)
+            #expect(drawn == Int64(rooms * size))
+            // (arrival index within its room, drawn place), for every token.
+            var pairs: [(arrival: Int, place: Int)] = []
+            for try await (arrival, place) in try await db.query("""
+                SELECT row_number() OVER (PARTITION BY room_id ORDER BY seq)::int, place::int
+                FROM queue_tokens WHERE room_id > 1
+                """).decode((Int, Int).self) {
+                pairs.append((arrival, place))
+            }
+            #expect(pairs.count == rooms * size)
+            // Every room got places 1…10 exactly once (checked by the sums).
+            #expect(pairs.map(\.place).reduce(0, +) == rooms * size * (size + 1) / 2)
+
+            let chiSquare = FairStartTests.chiSquare(pairs, size: size)
+            // 81 degrees of freedom: mean 81; P(χ² > 140) < 1e-4. The draw of arrival order itself
+            // (place = arrival) scores thousands: the test can fail.
+            #expect(chiSquare < 140, "chi-square \(chiSquare) over \(rooms) draws of \(size)")
+            #expect(FairStartTests.chiSquare(pairs.map { ($0.arrival, $0.arrival) }, size: size) > 1000)
+
+            // Spearman's rank correlation of place with arrival, per room, averaged: under a uniform
+            // draw its mean is 0 with a standard deviation of about 0.017 here.
+            let rho = FairStartTests.meanSpearman(pairs, size: size)
+            #expect(abs(rho) < 0.1, "mean rank correlation \(rho)")
+            // Drawing again changes nothing: the rooms are open, their places kept.
+            #expect(try await db.scalar("SELECT count(*) FROM stagedoor_open_rooms(NULL)", as: Int64.self) == 0)
+        }
+    }
+
+    /// χ² of the arrival × place table against the uniform expectation.
+    static func chiSquare(_ pairs: [(arrival: Int, place: Int)], size: Int) -> Double {
+        var table = Array(repeating: Array(repeating: 0.0, count: size), count: size)
+        for pair in pairs { table[pair.arrival - 1][pair.place - 1] += 1 }
+        let expected = Double(pairs.count) / Double(size * size)
+        return table.joined().reduce(0) { $0 + ($1 - expected) * ($1 - expected) / expected }
+    }
+
+    /// The mean over rooms of Spearman's ρ (pairs come in rooms of `size`, ranks 1…size, no ties).
+    static func meanSpearman(_ pairs: [(arrival: Int, place: Int)], size: Int) -> Double {
+        let n = Double(size)
+        var total = 0.0, rooms = 0
+        var d2 = 0.0, inRoom = 0
+        for pair in pairs {
+            d2 += Double((pair.arrival - pair.place) * (pair.arrival - pair.place))
+            inRoom += 1
+            if inRoom == size {
+                total += 1 - 6 * d2 / (n * (n * n - 1))
+                rooms += 1
+                d2 = 0
+                inRoom = 0
+            }
+        }
+        return total / Double(rooms)
     }
 }
 
@@ -106,17 +228,17 @@ struct AdmissionTests {
                 try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 12
             })
             var order: [Int64] = []
-            for try await seq in try await db.query("SELECT seq FROM queue_tokens ORDER BY activated_at, seq").decode(Int64.self) {
-                order.append(seq)
+            for try await place in try await db.query("SELECT place FROM queue_tokens ORDER BY activated_at, place").decode(Int64.self) {
+                order.append(place)
             }
             #expect(order == order.sorted())
             // Activation times never decrease along the line.
             var times: [Date] = []
-            for try await at in try await db.query("SELECT activated_at FROM queue_tokens ORDER BY seq").decode(Date.self) {
+            for try await at in try await db.query("SELECT activated_at FROM queue_tokens ORDER BY place").decode(Date.self) {
                 times.append(at)
             }
             #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 })
-            #expect(try await db.scalar("SELECT admitted_through = (SELECT max(seq) FROM queue_tokens) FROM waiting_room", as: Bool.self) == true)
+            #expect(try await db.scalar("SELECT admitted_through = (SELECT max(place) FROM queue_tokens) FROM rooms WHERE id = 1", as: Bool.self) == true)
         }
     }
 
@@ -161,7 +283,7 @@ struct AdmissionTests {
             try await Task.sleep(for: .milliseconds(500))
             #expect(try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status = 'active'", as: Int64.self) == 5)
             // Ending two frees two places, taken by the next two in line.
-            try await db.query("UPDATE queue_tokens SET status = 'done', ended_at = now() WHERE seq IN (SELECT seq FROM queue_tokens WHERE status = 'active' ORDER BY seq LIMIT 2)")
+            try await db.query("UPDATE queue_tokens SET status = 'done', ended_at = now() WHERE place IN (SELECT place FROM queue_tokens WHERE status = 'active' ORDER BY place LIMIT 2)")
             #expect(try await eventually {
                 try await db.scalar("SELECT count(*) FROM queue_tokens WHERE status IN ('active', 'done')", as: Int64.self) == 7
             })

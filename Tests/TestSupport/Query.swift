@@ -14,16 +14,28 @@ extension PostgresClient {
 }
 
 extension PostgresClient {
-    /// Puts `count` new users in the waiting line, in insertion order, with tokens that will not
-    /// expire as idle for an hour (their secrets are not known: for admission tests, not HTTP polls).
-    public func fillWaitingLine(count: Int) async throws {
+    /// Adds `count` fans with a waiting token each at the back of `room`'s line (its pre-queue while
+    /// the room is scheduled), in user-id order, seen an hour ahead (so none expires as idle). Their
+    /// secrets are not known: for admission tests, not HTTP polls.
+    public func fillWaitingLine(count: Int, room: Int64 = 1) async throws {
         try await query("""
-            INSERT INTO users (name, api_key_hash) SELECT 'fan', sha256(('k' || n)::bytea) FROM generate_series(1, \(count)) n
-            """)
-        try await query("""
-            INSERT INTO queue_tokens (user_id, token_hash, salt, last_seen_at)
-            SELECT id, sha256(('t' || id)::bytea), '\\x00000000000000000000000000000000'::bytea, now() + interval '1 hour'
-            FROM users WHERE name = 'fan' AND NOT EXISTS (SELECT 1 FROM queue_tokens q WHERE q.user_id = users.id) ORDER BY id
+            WITH u AS (
+                INSERT INTO users (name, api_key_hash)
+                SELECT 'fan', sha256(('k' || \(room)::bigint || '-' || gen_random_uuid() || '-' || n)::bytea)
+                FROM generate_series(1, \(count)) n
+                RETURNING id
+            ), r AS (
+                UPDATE rooms
+                SET issued_through = issued_through + CASE WHEN state = 'scheduled' THEN 0 ELSE \(count) END,
+                    prequeue = prequeue + CASE WHEN state = 'scheduled' THEN \(count) ELSE 0 END
+                WHERE id = \(room)
+                RETURNING state, issued_through - CASE WHEN state = 'scheduled' THEN 0 ELSE \(count) END AS base
+            )
+            INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, last_seen_at, place)
+            SELECT u.id, \(room), sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea,
+                   now() + interval '1 hour',
+                   CASE WHEN r.state = 'scheduled' THEN NULL ELSE r.base + row_number() OVER (ORDER BY u.id) END
+            FROM u, r ORDER BY u.id
             """)
     }
 }

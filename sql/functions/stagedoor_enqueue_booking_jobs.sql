@@ -8,6 +8,12 @@
 --   this spares the gateway a lookup of its own before each reserve and pay. A job that already has
 --   its idempotency key is answered with that job whatever its gate says now: docs/api.md answers
 --   replays before the queue token;
+-- - the room check, after the gate: the schedule the job is about (p_room_schedules; 0: none), or
+--   the reservation it is about (p_room_reservations; 0: none) when it is the job's user's. When
+--   that schedule's concert is gated by another room than the token's, the job is not inserted and
+--   its gate answers 'room:<the right room id>'. A schedule or reservation that does not exist (or
+--   is another user's) is left to the worker, which answers 404: docs/api.md checks existence
+--   before the room;
 -- - the seat check: a schedule (0: none), seat number and hold limit. When this statement's
 --   snapshot shows that the worker would refuse the job with seat_unavailable — the schedule
 --   exists, the seat is in its range, the user holds fewer live seats there than the limit (else
@@ -16,8 +22,8 @@
 --   check can only refuse, never grant: the worker decides under its locks. In a flash crowd for
 --   one seat this answers nearly every request at once.
 -- Answers per job, in order: created; the id (0: gate refused, or a key race: try again); the gate
--- ('' without one or for a replay, else the token's status or 'invalid' when it is unknown or another
--- user's); the outcome stored with a refused seat (0, '' otherwise).
+-- ('' without one or for a replay, else the token's status, 'invalid' when it is unknown or another
+-- user's, or 'room:<id>'); the outcome stored with a refused seat (0, '' otherwise).
 --
 -- The schedule and seat are joined only for the jobs that carry a seat check (a small schedules
 -- table read once per batch, seats probed by index), and the token is probed only for a job with a
@@ -25,24 +31,46 @@
 CREATE OR REPLACE PROCEDURE stagedoor_enqueue_booking_jobs(
     p_kinds text[], p_payloads text[], p_user_ids bigint[], p_keys text[], p_hashes bytea[], p_max_attempts integer[],
     p_notify boolean, p_gates bytea[], p_seat_schedules bigint[], p_seat_nos integer[], p_max_holds integer[],
-    p_refusal_statuses integer[], p_refusal_bodies text[],
+    p_refusal_statuses integer[], p_refusal_bodies text[], p_room_schedules bigint[], p_room_reservations bigint[],
     OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
 LANGUAGE plpgsql
 AS $$
 BEGIN
     WITH given AS (
-        SELECT r.n::integer AS n, r.user_id, r.gate, r.seat_schedule, r.seat_no, r.max_holds
-        FROM unnest(p_user_ids, p_gates, p_seat_schedules, p_seat_nos, p_max_holds)
-             WITH ORDINALITY AS r(user_id, gate, seat_schedule, seat_no, max_holds, n)
+        SELECT r.n::integer AS n, r.user_id, r.gate, r.seat_schedule, r.seat_no, r.max_holds, r.room_schedule, r.room_reservation
+        FROM unnest(p_user_ids, p_gates, p_seat_schedules, p_seat_nos, p_max_holds, p_room_schedules, p_room_reservations)
+             WITH ORDINALITY AS r(user_id, gate, seat_schedule, seat_no, max_holds, room_schedule, room_reservation, n)
+    ), tokens AS (
+        SELECT g.n, q.user_id = g.user_id AS owned, q.room_id,
+               stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds, q.place) AS status
+        FROM given g
+        JOIN queue_tokens q ON q.token_hash = g.gate
+        JOIN rooms_in_force room ON room.id = q.room_id
+        WHERE g.gate <> ''::bytea
+    ), targets AS (
+        -- The room gating the concert each gated job is about, when that schedule or reservation exists.
+        SELECT g.n, c.room_id
+        FROM given g
+        JOIN reservations rv ON rv.id = g.room_reservation AND rv.user_id = g.user_id
+        JOIN schedules sc ON sc.id = rv.schedule_id
+        JOIN concerts c ON c.id = sc.concert_id
+        WHERE g.gate <> ''::bytea AND g.room_reservation > 0
+        UNION ALL
+        SELECT g.n, c.room_id
+        FROM given g
+        JOIN schedules sc ON sc.id = g.room_schedule
+        JOIN concerts c ON c.id = sc.concert_id
+        WHERE g.gate <> ''::bytea AND g.room_schedule > 0
     ), gated AS (
         SELECT g.n, g.user_id, g.seat_schedule, g.seat_no, g.max_holds,
-               CASE WHEN g.gate <> ''::bytea THEN COALESCE((
-                   SELECT CASE WHEN q.user_id = g.user_id AND room.idle_ttl_seconds IS NOT NULL
-                               THEN stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds)
-                               ELSE 'invalid' END
-                   FROM queue_tokens q WHERE q.token_hash = g.gate), 'invalid') END AS gate
+               CASE WHEN g.gate = ''::bytea THEN NULL
+                    WHEN t.n IS NULL OR NOT t.owned THEN 'invalid'
+                    WHEN t.status <> 'active' THEN t.status
+                    WHEN x.room_id IS NOT NULL AND x.room_id <> t.room_id THEN 'room:' || x.room_id
+                    ELSE 'active' END AS gate
         FROM given g
-        CROSS JOIN (SELECT (SELECT w.idle_ttl_seconds FROM waiting_room w WHERE w.id = 1) AS idle_ttl_seconds) room
+        LEFT JOIN tokens t ON t.n = g.n
+        LEFT JOIN targets x ON x.n = g.n
     ), seats_seen AS (
         SELECT g.n, sc.total_seats, st.status, st.hold_expires_at
         FROM gated g

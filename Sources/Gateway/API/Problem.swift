@@ -44,6 +44,12 @@ extension Problem {
                 extra: ["queueStatus": .string(status)])
     }
 
+    static func queueTokenWrongRoom(_ roomID: Int64) -> Problem {
+        Problem(status: .forbidden, code: "queue_token_wrong_room", title: "Queue token of another room",
+                detail: "This concert is gated by waiting room \(roomID); take a token there with POST /v1/queue/tokens {\"roomId\": \(roomID)}.",
+                extra: ["roomId": .int(roomID)])
+    }
+
     static let notFound = Problem(status: .notFound, code: "not_found", title: "Not found", detail: "No such resource.")
 
     /// `405`, with the `Allow` header RFC 9110 requires: the methods the path does answer.

@@ -8,6 +8,9 @@ enum Routes {
     static let concertSchedules = "/v1/concerts/{concertId}/schedules"
     static let scheduleSeats = "/v1/schedules/{scheduleId}/seats"
     static let adminConcerts = "/v1/admin/concerts"
+    static let adminRooms = "/v1/admin/rooms"
+    static let adminRoom = "/v1/admin/rooms/{roomId}"
+    static let room = "/v1/rooms/{roomId}"
     static let points = "/v1/points"
     static let charge = "/v1/points/charge"
     static let history = "/v1/points/history"
@@ -23,7 +26,9 @@ enum Routes {
         ("POST", queueTokens),
         ("GET", currentToken),
         ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
+        ("GET", room),
         ("POST", adminConcerts),
+        ("POST", adminRooms), ("GET", adminRooms), ("GET", adminRoom), ("PATCH", adminRoom),
         ("GET", points), ("POST", charge), ("GET", history), ("GET", job),
         ("POST", reservations), ("GET", reservations), ("DELETE", reservation), ("POST", payments),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", openAPI),

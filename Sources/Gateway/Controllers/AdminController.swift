@@ -2,13 +2,19 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// `POST /v1/admin/concerts`: creates a concert with its schedules and seats, for holders of `ADMIN_KEY`.
+/// The operator's API, for holders of `ADMIN_KEY`: concerts with their schedules and seats, and
+/// waiting rooms (create, list, read, change).
 struct AdminController<Context: RequestContext> {
     let adminKey: String?
     let catalog: CatalogStore
+    let rooms: RoomStore
 
     func addRoutes(to router: Router<Context>) {
         router.post(RouterPath(Routes.adminConcerts)) { request, _ in try await createConcert(request) }
+        router.post(RouterPath(Routes.adminRooms)) { request, _ in try await createRoom(request) }
+        router.get(RouterPath(Routes.adminRooms)) { request, _ in try await listRooms(request) }
+        router.get(RouterPath(Routes.adminRoom)) { request, context in try await room(request, context) }
+        router.patch(RouterPath(Routes.adminRoom)) { request, context in try await changeRoom(request, context) }
     }
 
     struct NewConcert: Decodable {
@@ -45,6 +51,113 @@ struct AdminController<Context: RequestContext> {
         }
         let created = try await catalog.createConcert(title: body.title, artist: body.artist, schedules: schedules)
         return try JSONBody.response(created, status: .created)
+    }
+
+    struct NewRoom: Decodable {
+        let name: String
+        let concertIds: [Int64]
+        let opensAt: String?
+        let admitPerSecond: Double?
+        let maxActive: Int?
+        let activeTtl: Double?
+        let idleTtl: Double?
+    }
+
+    struct RoomChange: Decodable {
+        let state: String?
+        let opensAt: String?
+        let admitPerSecond: Double?
+        let maxActive: Int?
+        let activeTtl: Double?
+        let idleTtl: Double?
+    }
+
+    struct RoomList: Encodable { let rooms: [RoomStore.Room] }
+
+    func createRoom(_ request: Request) async throws -> Response {
+        try authorize(request)
+        let body = try await JSONBody.decode(NewRoom.self, from: request)
+        let name = try TextFields.check(body.name, field: "name", length: 1...200)
+        guard (1...100).contains(body.concertIds.count) else { throw Problem.invalidRequest("'concertIds' must have 1 to 100 entries.") }
+        guard body.concertIds.allSatisfy({ $0 > 0 }) else { throw Problem.invalidRequest("'concertIds' must be positive integers.") }
+        let settings = try Self.settings(opensAt: body.opensAt, admitPerSecond: body.admitPerSecond, maxActive: body.maxActive,
+                                         activeTtl: body.activeTtl, idleTtl: body.idleTtl)
+        var seen = Set<Int64>()
+        let concerts = body.concertIds.filter { seen.insert($0).inserted }
+        switch try await rooms.create(name: name, concertIDs: concerts, settings: settings) {
+        case .success(let room): return try JSONBody.response(room, status: .created)
+        case .failure(let refusal): throw Self.problem(refusal)
+        }
+    }
+
+    func listRooms(_ request: Request) async throws -> Response {
+        try authorize(request)
+        return try JSONBody.response(RoomList(rooms: try await rooms.rooms()))
+    }
+
+    func room(_ request: Request, _ context: Context) async throws -> Response {
+        try authorize(request)
+        let id = try PathID.parse("roomId", from: context)
+        guard let room = try await rooms.rooms(id: id).first else { throw Problem.notFound }
+        return try JSONBody.response(room)
+    }
+
+    func changeRoom(_ request: Request, _ context: Context) async throws -> Response {
+        try authorize(request)
+        let id = try PathID.parse("roomId", from: context)
+        let body = try await JSONBody.decode(RoomChange.self, from: request)
+        if let state = body.state, !["open", "paused"].contains(state) {
+            throw Problem.invalidRequest("'state' must be \"open\" or \"paused\" (a room never goes back to scheduled).")
+        }
+        let settings = try Self.settings(opensAt: body.opensAt, admitPerSecond: body.admitPerSecond, maxActive: body.maxActive,
+                                         activeTtl: body.activeTtl, idleTtl: body.idleTtl)
+        switch try await rooms.change(id: id, state: body.state, settings: settings) {
+        case .success(let room): return try JSONBody.response(room)
+        case .failure(let refusal): throw Self.problem(refusal)
+        }
+    }
+
+    /// A room's settings from a request, each in docs/api.md's range or `400`.
+    static func settings(opensAt: String?, admitPerSecond: Double?, maxActive: Int?, activeTtl: Double?, idleTtl: Double?)
+        throws -> RoomStore.Settings {
+        var settings = RoomStore.Settings()
+        if let opensAt {
+            guard let time = TextFields.time(opensAt) else {
+                throw Problem.invalidRequest("'opensAt' must be an RFC 3339 time in the years 2000 to 9999, e.g. 2026-12-24T19:00:00Z.")
+            }
+            settings.opensAt = time
+        }
+        if let admitPerSecond {
+            guard (1...100_000).contains(admitPerSecond) else { throw Problem.invalidRequest("'admitPerSecond' must be 1 to 100,000.") }
+            settings.admitPerSecond = admitPerSecond
+        }
+        if let maxActive {
+            guard (1...10_000_000).contains(maxActive) else { throw Problem.invalidRequest("'maxActive' must be 1 to 10,000,000.") }
+            settings.maxActive = maxActive
+        }
+        if let activeTtl {
+            guard (1...86_400).contains(activeTtl) else { throw Problem.invalidRequest("'activeTtl' must be 1 to 86,400 seconds.") }
+            settings.activeTTL = activeTtl
+        }
+        if let idleTtl {
+            guard (4...86_400).contains(idleTtl) else { throw Problem.invalidRequest("'idleTtl' must be 4 to 86,400 seconds.") }
+            settings.idleTTL = idleTtl
+        }
+        return settings
+    }
+
+    static func problem(_ refusal: RoomStore.Refusal) -> Problem {
+        switch refusal {
+        case .unknownConcert(let id):
+            return Problem(status: .notFound, code: "not_found", title: "Not found", detail: "No concert \(id).")
+        case .concertInRoom(let concert, let room):
+            return Problem(status: .conflict, code: "concert_in_room", title: "Concert in another room",
+                           detail: "Concert \(concert) is already gated by room \(room).", extra: ["roomId": .int(room)])
+        case .noRoom:
+            return Problem.notFound
+        case .notScheduled:
+            return Problem.invalidRequest("'opensAt' can change only while the room is scheduled.")
+        }
     }
 
     /// `Authorization: Bearer <ADMIN_KEY>`, compared by digest; unset `ADMIN_KEY` refuses everyone.

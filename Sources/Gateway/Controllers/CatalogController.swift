@@ -23,16 +23,18 @@ struct CatalogController<Context: RequestContext> {
     func schedules(_ request: Request, _ context: Context) async throws -> Response {
         let caller = try await auth.authenticate(request)
         let concertID = try PathID.parse("concertId", from: context)
-        try await gate.requireActive(request, userID: caller.userID)
-        guard let schedules = try await catalog.schedules(concertID: concertID) else { throw Problem.notFound }
-        return try JSONBody.response(ScheduleList(schedules: schedules))
+        let token = try await gate.requireActive(request, userID: caller.userID)
+        guard let found = try await catalog.schedules(concertID: concertID) else { throw Problem.notFound }
+        try QueueGate.requireRoom(found.roomID, of: token)
+        return try JSONBody.response(ScheduleList(schedules: found.schedules))
     }
 
     func seats(_ request: Request, _ context: Context) async throws -> Response {
         let caller = try await auth.authenticate(request)
         let scheduleID = try PathID.parse("scheduleId", from: context)
-        try await gate.requireActive(request, userID: caller.userID)
+        let token = try await gate.requireActive(request, userID: caller.userID)
         guard let map = try await catalog.seatMapJSON(scheduleID: scheduleID) else { throw Problem.notFound }
-        return JSONBody.response(json: map)
+        try QueueGate.requireRoom(map.roomID, of: token)
+        return JSONBody.response(json: map.json)
     }
 }

@@ -2,26 +2,46 @@ import HTTPTypes
 import Hummingbird
 import Shared
 
-/// The waiting room: take a token (`POST /v1/queue/tokens`) and poll it (`GET /v1/queue/tokens/current`).
+/// The waiting rooms: take a token (`POST /v1/queue/tokens`, optionally `{"roomId": N}`; room 1 by
+/// default) and poll it (`GET /v1/queue/tokens/current`).
 struct QueueController<Context: RequestContext> {
     let auth: Authenticator
     let tokens: TokenStore
+    let rooms: RoomStore
 
     func addRoutes(to router: Router<Context>) {
         router.post(RouterPath(Routes.queueTokens)) { request, _ in try await issue(request) }
         router.get(RouterPath(Routes.currentToken)) { request, _ in try await current(request) }
+        router.get(RouterPath(Routes.room)) { _, context in try await room(context) }
     }
+
+    /// `GET /v1/rooms/{roomId}`: the public room, for anyone; cached by clients for a second.
+    func room(_ context: some RequestContext) async throws -> Response {
+        let id = try PathID.parse("roomId", from: context)
+        guard let room = try await rooms.rooms(id: id).first else { throw Problem.notFound }
+        return try JSONBody.response(room.publicView, headers: [.cacheControl: "max-age=1"])
+    }
+
+    struct IssueRequest: Decodable { let roomId: Int64? }
 
     func issue(_ request: Request) async throws -> Response {
         let (key, digest) = try auth.credentials(request)
+        let roomID: Int64
         do {
-            try await JSONBody.expectNone(request)
+            let body = try await JSONBody.collect(request)
+            if body.readableBytes == 0 {
+                roomID = 1
+            } else {
+                let requested = try JSONBody.decode(IssueRequest.self, from: body).roomId ?? 1
+                guard requested > 0 else { throw Problem.invalidRequest("'roomId' must be a positive integer.") }
+                roomID = requested
+            }
         } catch {
             _ = try await auth.userID(digest: digest)  // a bad key is 401 before a bad body is 400
             throw error
         }
         // One statement checks the key and takes a place in line: a fan's first request is one round trip.
-        guard let issued = try await tokens.issue(apiKey: key, digest: digest) else { throw Problem.unauthorized }
+        guard let issued = try await tokens.issue(apiKey: key, digest: digest, roomID: roomID) else { throw Problem.unauthorized }
         auth.learn(digest: digest, userID: issued.row.userID)
         return respond(TokenView(row: issued.row, token: issued.token), status: issued.created ? .created : .ok)
     }

@@ -23,7 +23,7 @@ struct ReservationsController<Context: RequestContext> {
     /// A seat the enqueue already sees taken is refused there, without a worker (``SeatCheck``):
     /// in a flash crowd for one seat, nearly every request.
     func reserve(_ request: Request) async throws -> Response {
-        try await queuedWrite(request, kind: .reserveSeat, seatCheck: Booking.seatCheck) { userID, body in
+        try await queuedWrite(request, kind: .reserveSeat, room: { .schedule($0.scheduleId) }, seatCheck: Booking.seatCheck) { userID, body in
             let body = try JSONBody.decode(ReserveRequest.self, from: body)
             guard body.scheduleId > 0 else { throw Problem.invalidRequest("'scheduleId' must be a positive integer.") }
             guard (1...1000).contains(body.seatNo) else { throw Problem.invalidRequest("'seatNo' is out of range.") }
@@ -32,7 +32,7 @@ struct ReservationsController<Context: RequestContext> {
     }
 
     func pay(_ request: Request) async throws -> Response {
-        try await queuedWrite(request, kind: .pay) { userID, body in
+        try await queuedWrite(request, kind: .pay, room: { .reservation($0.reservationId) }) { userID, body in
             let body = try JSONBody.decode(PayRequest.self, from: body)
             guard body.reservationId > 0 else { throw Problem.invalidRequest("'reservationId' must be a positive integer.") }
             return ReservationPayload(userId: userID, reservationId: body.reservationId)
@@ -43,9 +43,9 @@ struct ReservationsController<Context: RequestContext> {
     /// the body. The queue token and any earlier request with the same Idempotency-Key are checked
     /// inside the enqueue statement, not looked up first: one batched round trip per request.
     /// Refusals come in docs/api.md's order: the key (and its rate limit), the idempotency replay, the
-    /// body, then the queue token.
+    /// body, the queue token, then (after the worker's existence check) the token's room.
     private func queuedWrite<Payload: Encodable>(
-        _ request: Request, kind: JobKind, seatCheck: (Payload) -> SeatCheck? = { _ in nil },
+        _ request: Request, kind: JobKind, room: (Payload) -> RoomTarget, seatCheck: (Payload) -> SeatCheck? = { _ in nil },
         validate: (_ userID: Int64, _ body: ByteBuffer) throws -> Payload
     ) async throws -> Response {
         let userID = try await auth.authenticate(request).userID
@@ -58,7 +58,7 @@ struct ReservationsController<Context: RequestContext> {
         } catch {
             return try await replies.replay(of: write, orThrow: error)
         }
-        return try await replies.run(write, payload: payload, gate: Secrets.sha256(token), seatCheck: seatCheck(payload))
+        return try await replies.run(write, payload: payload, gate: Secrets.sha256(token), room: room(payload), seatCheck: seatCheck(payload))
     }
 
     func cancel(_ request: Request, _ context: Context) async throws -> Response {

@@ -23,6 +23,12 @@ struct QueueGate: Sendable {
         guard row.effectiveStatus == "active" else { throw Problem.queueTokenNotActive(row.effectiveStatus) }
         return row
     }
+
+    /// `403 queue_token_wrong_room` unless the active `token` is of `roomID`, the room gating what the
+    /// request is about (checked after that thing's existence: docs/api.md's order).
+    static func requireRoom(_ roomID: Int64, of token: TokenRow) throws {
+        guard token.roomID == roomID else { throw Problem.queueTokenWrongRoom(roomID) }
+    }
 }
 
 /// A path segment that must be a positive 64-bit integer id.

@@ -56,16 +56,18 @@ struct JobReplies: Sendable {
     /// Enqueues `write` as a job with `payload` (behind the queue gate of the token with secret hash
     /// `gate`, if given; with the enqueue's `seatCheck`, if given) and answers with its outcome (or
     /// 202), or the gate's problem.
-    func run(_ write: Write, payload: some Encodable, gate: [UInt8]? = nil, seatCheck: SeatCheck? = nil) async throws -> Response {
+    func run(_ write: Write, payload: some Encodable, gate: [UInt8]? = nil, room: RoomTarget? = nil, seatCheck: SeatCheck? = nil)
+        async throws -> Response {
         try await run(kind: write.kind, payload: payload, userID: write.userID, key: write.key, hash: write.hash, gate: gate,
-                      seatCheck: seatCheck)
+                      room: room, seatCheck: seatCheck)
     }
 
     /// Enqueues the job and answers with its outcome (or 202); with a `gate`, only if the queue token
-    /// with that secret hash is the user's and active (`401`/`403` otherwise, nothing enqueued); with
-    /// a `seatCheck` that finds the seat taken, with its refusal at once (the job stored finished).
+    /// with that secret hash is the user's and active (`401`/`403` otherwise, nothing enqueued) and of
+    /// the room gating the `room` target's concert (`403 queue_token_wrong_room`); with a `seatCheck`
+    /// that finds the seat taken, with its refusal at once (the job stored finished).
     func run(kind: JobKind, payload: some Encodable, userID: Int64, key: String?, hash: RequestDigest, gate: [UInt8]? = nil,
-             seatCheck: SeatCheck? = nil) async throws -> Response {
+             room: RoomTarget? = nil, seatCheck: SeatCheck? = nil) async throws -> Response {
         let json = if let plain = payload as? any IntegerFieldsEncodable {
             plain.integerFieldsJSON
         } else {
@@ -73,7 +75,7 @@ struct JobReplies: Sendable {
         }
         let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts)
         let started = ContinuousClock.now
-        let enqueued = try await database.batched { try await booking.enqueue(job, gate: gate, seatCheck: seatCheck, within: $0) }
+        let enqueued = try await database.batched { try await booking.enqueue(job, gate: gate, room: room, seatCheck: seatCheck, within: $0) }
         let created = ContinuousClock.now
         JobMetrics.enqueue(kind: kind).record(duration: created - started)
         switch enqueued {
@@ -89,6 +91,8 @@ struct JobReplies: Sendable {
             throw Problem.queueTokenInvalid
         case .refused(.notActive(let status)):
             throw Problem.queueTokenNotActive(status)
+        case .refused(.wrongRoom(let roomID)):
+            throw Problem.queueTokenWrongRoom(roomID)
         }
     }
 

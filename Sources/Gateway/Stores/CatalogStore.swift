@@ -6,7 +6,7 @@ import Shared
 struct CatalogStore: Sendable {
     let database: GatewayDatabase
 
-    struct Concert: Encodable, Sendable { let id: Int64; let title: String; let artist: String }
+    struct Concert: Encodable, Sendable { let id: Int64; let title: String; let artist: String; let roomId: Int64 }
     struct Schedule: Encodable, Sendable {
         let id: Int64; let concertId: Int64; let startsAt: Date; let price: Int64; let totalSeats: Int; let availableSeats: Int
     }
@@ -15,7 +15,7 @@ struct CatalogStore: Sendable {
     struct NewSchedule: Sendable { let startsAt: Date; let price: Int64; let seats: Int }
     struct CreatedSchedule: Encodable, Sendable { let id: Int64; let startsAt: Date; let price: Int64; let totalSeats: Int }
     struct CreatedConcert: Encodable, Sendable {
-        let id: Int64; let title: String; let artist: String; let schedules: [CreatedSchedule]
+        let id: Int64; let title: String; let artist: String; let roomId: Int64; let schedules: [CreatedSchedule]
     }
 
     /// Inserts a concert, its schedules and every seat, in one transaction.
@@ -32,7 +32,7 @@ struct CatalogStore: Sendable {
                         created.append(CreatedSchedule(id: id, startsAt: schedule.startsAt, price: schedule.price, totalSeats: schedule.seats))
                     }
                 }
-                return CreatedConcert(id: concertID, title: title, artist: artist, schedules: created)
+                return CreatedConcert(id: concertID, title: title, artist: artist, roomId: 1, schedules: created)
             }
         }
     }
@@ -40,44 +40,48 @@ struct CatalogStore: Sendable {
     func concerts() async throws -> [Concert] {
         try await database.run { client in
             var result: [Concert] = []
-            for try await (id, title, artist) in try await client.query(Statements.concerts, logger: database.logger)
-                .decode((Int64, String, String).self) {
-                result.append(Concert(id: id, title: title, artist: artist))
+            for try await (id, title, artist, room) in try await client.query(Statements.concerts, logger: database.logger)
+                .decode((Int64, String, String, Int64).self) {
+                result.append(Concert(id: id, title: title, artist: artist, roomId: room))
             }
             return result
         }
     }
 
-    /// The concert's schedules that start in the future, or nil when there is no such concert.
-    func schedules(concertID: Int64) async throws -> [Schedule]? {
+    /// The concert's room and its schedules that start in the future, or nil when there is no such concert.
+    func schedules(concertID: Int64) async throws -> (roomID: Int64, schedules: [Schedule])? {
         try await database.run { client in
-            var exists = false
-            for try await _ in try await client.query(Statements.concertExists(concertID), logger: database.logger) { exists = true }
-            guard exists else { return nil }
+            var room: Int64?
+            for try await id in try await client.query(Statements.concertRoom(concertID), logger: database.logger).decode(Int64.self) {
+                room = id
+            }
+            guard let room else { return nil }
             var result: [Schedule] = []
             for try await (id, startsAt, price, total, available) in try await client.query(
                 Statements.schedules(concertID), logger: database.logger).decode((Int64, Date, Int64, Int, Int).self) {
                 result.append(Schedule(id: id, concertId: concertID, startsAt: startsAt, price: price, totalSeats: total,
                                        availableSeats: available))
             }
-            return result
+            return (room, result)
         }
     }
 
-    /// The seat map as docs/api.md's JSON (`{"scheduleId", "seats": [{"seatNo", "status"}]}`, seats in
-    /// order), or nil when there is no such schedule. Postgres writes the JSON: a map has up to a
-    /// thousand seats and is read by every fan, so it is not decoded and re-encoded here.
-    func seatMapJSON(scheduleID: Int64) async throws -> String? {
+    /// The room gating the schedule's concert, and the seat map as docs/api.md's JSON (`{"scheduleId",
+    /// "seats": [{"seatNo", "status"}]}`, seats in order), or nil when there is no such schedule.
+    /// Postgres writes the JSON: a map has up to a thousand seats and is read by every fan, so it is
+    /// not decoded and re-encoded here.
+    func seatMapJSON(scheduleID: Int64) async throws -> (roomID: Int64, json: String)? {
         try await database.run { client in
-            for try await json in try await client.query(Statements.seatMap(scheduleID), logger: database.logger).decode(String.self) {
-                return json
+            for try await (room, json) in try await client.query(Statements.seatMap(scheduleID), logger: database.logger)
+                .decode((Int64, String).self) {
+                return (room, json)
             }
             return nil
         }
     }
 
     enum Statements {
-        static let concerts: PostgresQuery = "SELECT id, title, artist FROM concerts ORDER BY id"
+        static let concerts: PostgresQuery = "SELECT id, title, artist, room_id FROM concerts ORDER BY id"
 
         static func insertConcert(title: String, artist: String) -> PostgresQuery {
             "INSERT INTO concerts (title, artist) VALUES (\(title), \(artist)) RETURNING id"
@@ -96,7 +100,7 @@ struct CatalogStore: Sendable {
             """
         }
 
-        static func concertExists(_ id: Int64) -> PostgresQuery { "SELECT 1 FROM concerts WHERE id = \(id)" }
+        static func concertRoom(_ id: Int64) -> PostgresQuery { "SELECT room_id FROM concerts WHERE id = \(id)" }
 
         /// A hold past its expiry counts as available: the reaper may not have released it yet.
         static func schedules(_ concertID: Int64) -> PostgresQuery {
@@ -112,7 +116,8 @@ struct CatalogStore: Sendable {
         /// A lapsed hold shows as available. Statuses are fixed words, so no escaping is needed.
         static func seatMap(_ scheduleID: Int64) -> PostgresQuery {
             """
-            SELECT '{"scheduleId":' || \(scheduleID)::bigint || ',"seats":[' || string_agg(
+            SELECT (SELECT c.room_id FROM schedules s JOIN concerts c ON c.id = s.concert_id WHERE s.id = \(scheduleID)),
+                   '{"scheduleId":' || \(scheduleID)::bigint || ',"seats":[' || string_agg(
                        '{"seatNo":' || seat_no || ',"status":"'
                        || CASE WHEN status = 'held' AND hold_expires_at < now() THEN 'available' ELSE status END || '"}',
                        ',' ORDER BY seat_no) || ']}'

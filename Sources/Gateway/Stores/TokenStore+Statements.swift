@@ -3,29 +3,15 @@ import NIOCore
 import PostgresNIO
 
 extension TokenStore {
-    /// The gateway's statements over `queue_tokens`. Each read joins the one-row `waiting_room`,
-    /// so a poll is one indexed lookup whatever the length of the line.
+    /// The gateway's statements over `queue_tokens`. Each read joins the token's room (its settings
+    /// in force, `rooms_in_force`), so a poll is two indexed lookups whatever the length of the line.
     enum Statements {
         static let columns = """
-            t.id, t.user_id, t.seq, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
-            now(), w.admitted_through, w.admit_per_second, w.idle_ttl_seconds,
-            stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, w.idle_ttl_seconds)
+            t.id, t.user_id, t.room_id, t.place, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
+            now(), r.state, r.opens_at, r.admitted_through, r.admit_per_second, r.idle_ttl_seconds,
+            stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, r.idle_ttl_seconds, t.place)
             """
 
-        /// Inserts a token unless the user has a live one. Nothing is inserted — and no place in
-        /// line is used up — when one exists; a concurrent insert loses on the partial unique index.
-        static func insertIfNone(userID: Int64, hash: [UInt8], salt: [UInt8]) -> PostgresQuery {
-            """
-            WITH t AS (
-                INSERT INTO queue_tokens (user_id, token_hash, salt)
-                SELECT \(userID), \(ByteBuffer(bytes: hash)), \(ByteBuffer(bytes: salt))
-                WHERE NOT EXISTS (SELECT 1 FROM queue_tokens WHERE user_id = \(userID) AND status IN ('waiting', 'active'))
-                ON CONFLICT (user_id) WHERE status IN ('waiting', 'active') DO NOTHING
-                RETURNING *
-            )
-            SELECT \(unescaped: columns) FROM t CROSS JOIN waiting_room w WHERE w.id = 1
-            """
-        }
 
         /// What `IssueForKeys` did for one request.
         enum IssueOutcome: Sendable {
@@ -34,11 +20,14 @@ extension TokenStore {
             case hasLiveToken(userID: Int64)
             /// No user has this key.
             case unknownKey
+            /// The room does not exist.
+            case unknownRoom
         }
 
-        /// One token request of a batch: the API key's digest and the new token's hash and salt.
+        /// One token request of a batch: the API key's digest, the room, and the new token's hash and salt.
         struct IssueRequest: Sendable {
             let keyHash: [UInt8]
+            let roomID: Int64
             let tokenHash: [UInt8]
             let salt: [UInt8]
         }
@@ -50,7 +39,8 @@ extension TokenStore {
         /// One outcome per request, in order.
         struct IssueForKeys: PostgresPreparedStatement {
             static let sql = """
-                CALL stagedoor_issue_tokens($1::bytea[], $2::bytea[], $3::bytea[], NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                CALL stagedoor_issue_tokens($1::bytea[], $2::bytea[], $3::bytea[], $4::bigint[],
+                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
                 """
             typealias Row = [IssueOutcome]
 
@@ -61,23 +51,33 @@ extension TokenStore {
                 bindings.append(requests.map { ByteBuffer(bytes: $0.keyHash) })
                 bindings.append(requests.map { ByteBuffer(bytes: $0.tokenHash) })
                 bindings.append(requests.map { ByteBuffer(bytes: $0.salt) })
+                bindings.append(requests.map(\.roomID))
                 return bindings
             }
 
             func decodeRow(_ row: PostgresRow) throws -> [IssueOutcome] {
-                let (userIDs, ids, seqs, lastSeen, statuses, now, admittedThrough, admitPerSecond, idleTTL) = try row.decode(
-                    ([Int64], [Int64], [Int64], [Date], [String], Date, Int64, Double, Double).self)
-                guard [userIDs.count, ids.count, seqs.count, lastSeen.count, statuses.count].allSatisfy({ $0 == requests.count }) else {
+                let columns = row.makeRandomAccess()
+                let userIDs = try columns[0].decode([Int64].self), ids = try columns[1].decode([Int64].self)
+                let places = try columns[2].decode([Int64].self), lastSeen = try columns[3].decode([Date].self)
+                let statuses = try columns[4].decode([String].self), states = try columns[5].decode([String].self)
+                let opensAt = try columns[6].decode([Date].self), marks = try columns[7].decode([Int64].self)
+                let rates = try columns[8].decode([Double].self), idleTTLs = try columns[9].decode([Double].self)
+                let now = try columns[10].decode(Date.self)
+                let counts = [userIDs.count, ids.count, places.count, lastSeen.count, statuses.count, states.count, opensAt.count,
+                              marks.count, rates.count, idleTTLs.count]
+                guard counts.allSatisfy({ $0 == requests.count }) else {
                     throw IssueAnswerMismatch(requests: requests.count, answers: userIDs.count)
                 }
                 return requests.indices.map { n in
                     guard userIDs[n] != 0 else { return .unknownKey }
+                    guard statuses[n] != "no_room" else { return .unknownRoom }
                     guard ids[n] != 0 else { return .hasLiveToken(userID: userIDs[n]) }
                     // A token inserted just now is waiting: never activated, no expiry yet.
                     return .inserted(TokenRow(
-                        id: ids[n], userID: userIDs[n], seq: seqs[n], status: "waiting", activatedAt: nil, expiresAt: nil,
-                        lastSeenAt: lastSeen[n], salt: requests[n].salt, now: now, admittedThrough: admittedThrough,
-                        admitPerSecond: admitPerSecond, idleTTL: idleTTL, effectiveStatus: statuses[n]))
+                        id: ids[n], userID: userIDs[n], roomID: requests[n].roomID, place: places[n] == 0 ? nil : places[n],
+                        status: "waiting", activatedAt: nil, expiresAt: nil, lastSeenAt: lastSeen[n], salt: requests[n].salt,
+                        now: now, roomState: states[n], opensAt: opensAt[n].timeIntervalSince1970 == 0 ? nil : opensAt[n],
+                        admittedThrough: marks[n], admitPerSecond: rates[n], idleTTL: idleTTLs[n], effectiveStatus: statuses[n]))
                 }
             }
         }
@@ -88,10 +88,10 @@ extension TokenStore {
             let answers: Int
         }
 
-        static func live(userID: Int64) -> PostgresQuery {
+        static func live(userID: Int64, roomID: Int64) -> PostgresQuery {
             """
-            SELECT \(unescaped: columns) FROM queue_tokens t CROSS JOIN waiting_room w
-            WHERE t.user_id = \(userID) AND t.status IN ('waiting', 'active') AND w.id = 1
+            SELECT \(unescaped: columns) FROM queue_tokens t JOIN rooms_in_force r ON r.id = t.room_id
+            WHERE t.user_id = \(userID) AND t.room_id = \(roomID) AND t.status IN ('waiting', 'active')
             """
         }
 
@@ -104,8 +104,7 @@ extension TokenStore {
                 SELECT t.token_hash, \(columns)
                 FROM unnest($1::bytea[]) AS h(hash)
                 CROSS JOIN LATERAL (SELECT * FROM queue_tokens q WHERE q.token_hash = h.hash LIMIT 1) t
-                CROSS JOIN waiting_room w
-                WHERE w.id = 1
+                JOIN rooms_in_force r ON r.id = t.room_id
                 """
             typealias Row = ([UInt8], TokenRow)
 
@@ -124,14 +123,13 @@ extension TokenStore {
             }
         }
 
-        /// Ends the user's live token if it outlived its TTL before the queue worker got to it.
-        static func expireStale(userID: Int64) -> PostgresQuery {
+        /// Ends the user's live token in the room if it outlived its TTL before the queue worker got to it.
+        static func expireStale(userID: Int64, roomID: Int64) -> PostgresQuery {
             """
             UPDATE queue_tokens t SET status = 'expired', ended_at = now()
-            FROM waiting_room w
-            WHERE w.id = 1 AND t.user_id = \(userID)
-              AND ((t.status = 'active' AND t.expires_at <= now())
-                OR (t.status = 'waiting' AND t.last_seen_at < now() - make_interval(secs => w.idle_ttl_seconds)))
+            FROM rooms_in_force r
+            WHERE r.id = t.room_id AND t.user_id = \(userID) AND t.room_id = \(roomID) AND t.status IN ('waiting', 'active')
+              AND stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, r.idle_ttl_seconds, t.place) = 'expired'
             """
         }
 
@@ -149,11 +147,11 @@ extension TokenStore {
                 try columns[first + offset].decode(T.self)
             }
             return TokenRow(
-                id: try column(0), userID: try column(1), seq: try column(2), status: try column(3),
-                activatedAt: try column(4), expiresAt: try column(5), lastSeenAt: try column(6),
-                salt: Array(try column(7, ByteBuffer.self).readableBytesView), now: try column(8),
-                admittedThrough: try column(9), admitPerSecond: try column(10), idleTTL: try column(11),
-                effectiveStatus: try column(12))
+                id: try column(0), userID: try column(1), roomID: try column(2), place: try column(3), status: try column(4),
+                activatedAt: try column(5), expiresAt: try column(6), lastSeenAt: try column(7),
+                salt: Array(try column(8, ByteBuffer.self).readableBytesView), now: try column(9),
+                roomState: try column(10), opensAt: try column(11), admittedThrough: try column(12),
+                admitPerSecond: try column(13), idleTTL: try column(14), effectiveStatus: try column(15))
         }
     }
 }

@@ -4,17 +4,22 @@ import NIOCore
 import PostgresNIO
 import Shared
 
-/// A queue token as the gateway reads it, with the waiting room's state from the same statement.
+/// A queue token as the gateway reads it, with its room's state from the same statement.
 struct TokenRow: Sendable {
     let id: Int64
     let userID: Int64
-    let seq: Int64
+    let roomID: Int64
+    /// Its place in the room's line; nil in the pre-queue (before the room's opening draw).
+    let place: Int64?
     let status: String
     let activatedAt: Date?
     let expiresAt: Date?
     let lastSeenAt: Date
     let salt: [UInt8]
     let now: Date
+    /// The room's `state`, `opens_at`, admitted-through mark, and its rate and idle TTL in force.
+    let roomState: String
+    let opensAt: Date?
     let admittedThrough: Int64
     let admitPerSecond: Double
     let idleTTL: Double
@@ -52,36 +57,30 @@ struct TokenStore: Sendable {
         }
     }
 
-    /// The live token of the user with this API key, or a new one at the back of the line;
-    /// `created` says which; nil when no user has the key. The common case — a user with no live
-    /// token — is one statement, shared with the requests arriving at the same time: find the user
-    /// and insert the token.
-    func issue(apiKey: String, digest: [UInt8]) async throws -> (row: TokenRow, token: String, created: Bool)? {
-        let salt = Secrets.randomBytes(16)
-        let token = Secrets.derive(key: apiKey, salt: salt)
-        let request = Statements.IssueRequest(keyHash: digest, tokenHash: Secrets.sha256(token), salt: salt)
-        switch try await database.batched({ try await issues.submit(request, within: $0) }) {
-        case .unknownKey: return nil
-        case .inserted(let row): return (row, token, true)
-        case .hasLiveToken(let userID): return try await issue(userID: userID, apiKey: apiKey)
-        }
-    }
-
-    /// The user's live token, or a new one at the back of the line; `created` says which.
-    /// Race-safe: concurrent calls for one user give one token.
-    func issue(userID: Int64, apiKey: String) async throws -> (row: TokenRow, token: String, created: Bool) {
+    /// The live token in `roomID` of the user with this API key, or a new one at the back of that
+    /// room's line (in its pre-queue while the room is scheduled); `created` says which; nil when no
+    /// user has the key; `404` when there is no such room. The common case — a user with no live
+    /// token there — is one statement, shared with the requests arriving at the same time: find the
+    /// user and insert the token. Race-safe: concurrent calls for one user and room give one token.
+    func issue(apiKey: String, digest: [UInt8], roomID: Int64) async throws -> (row: TokenRow, token: String, created: Bool)? {
         for _ in 0..<3 {
             let salt = Secrets.randomBytes(16)
             let token = Secrets.derive(key: apiKey, salt: salt)
-            if let row = try await fetch(Statements.insertIfNone(userID: userID, hash: Secrets.sha256(token), salt: salt), committed: true) {
-                return (row, token, true)
-            }
-            if let live = try await fetch(Statements.live(userID: userID)) {
+            let request = Statements.IssueRequest(keyHash: digest, roomID: roomID, tokenHash: Secrets.sha256(token), salt: salt)
+            switch try await database.batched({ try await issues.submit(request, within: $0) }) {
+            case .unknownKey: return nil
+            case .unknownRoom: throw Problem.notFound
+            case .inserted(let row): return (row, token, true)
+            case .hasLiveToken(let userID):
+                guard let live = try await fetch(Statements.live(userID: userID, roomID: roomID)) else { continue }
                 if live.effectiveStatus == live.status {
                     if live.lastSeenIsDue { try await touch(live) }
                     return (live, Secrets.derive(key: apiKey, salt: live.salt), false)
                 }
-                try await database.run { try await $0.run(Statements.expireStale(userID: userID), logger: database.logger) }
+                // Past its TTL before the queue worker got to it: end it, and take a new place.
+                try await database.run {
+                    try await $0.run(Statements.expireStale(userID: userID, roomID: roomID), logger: database.logger)
+                }
             }
         }
         throw Problem.unavailable("Could not issue a queue token; retry.")
@@ -114,20 +113,14 @@ struct TokenStore: Sendable {
         try await database.run { try await $0.run(Statements.touch(id: row.id), logger: database.logger) }
     }
 
-    /// The first row of `query`; with `committed`, for an insert whose token a client is told, only
-    /// once its commit is confirmed (see `PostgresClient.committed`).
-    private func fetch(_ query: PostgresQuery, committed: Bool = false) async throws -> TokenRow? {
+    /// The first row of `query`.
+    private func fetch(_ query: PostgresQuery) async throws -> TokenRow? {
         try await database.run { client in
-            let first = { (connection: PostgresConnection) async throws -> TokenRow? in
-                var found: TokenRow?
-                for try await row in try await connection.query(query, logger: database.logger) where found == nil {
-                    found = try Statements.decode(row)
-                }
-                return found
+            var found: TokenRow?
+            for try await row in try await client.query(query, logger: database.logger) where found == nil {
+                found = try Statements.decode(row)
             }
-            return committed
-                ? try await client.committed(logger: database.logger, first)
-                : try await client.withConnection(first)
+            return found
         }
     }
 }

@@ -35,8 +35,13 @@ struct PayHandler: JobHandler {
         for try await value in try await connection.query(
             "SELECT balance FROM wallets WHERE user_id = \(p.userId) FOR UPDATE", logger: logger).decode(Int64.self) { balance = value }
         guard balance >= r.price else { return Refusal.insufficientPoints(balance: balance, required: r.price) }
-        try await connection.run(
-            "SELECT id FROM queue_tokens WHERE user_id = \(p.userId) AND status = 'active' FOR UPDATE", logger: logger)
+        // The token that ends is the user's in the room gating this concert.
+        try await connection.run("""
+            SELECT q.id FROM queue_tokens q
+            WHERE q.user_id = \(p.userId) AND q.status = 'active'
+              AND q.room_id = (SELECT c.room_id FROM schedules s JOIN concerts c ON c.id = s.concert_id WHERE s.id = \(r.scheduleID))
+            FOR UPDATE
+            """, logger: logger)
         let newBalance = balance - r.price
         var paid: (Int64, Date)?
         for try await row in try await connection.query("""
@@ -55,7 +60,9 @@ struct PayHandler: JobHandler {
                 UPDATE seats SET status = 'sold', hold_expires_at = NULL
                 WHERE schedule_id = \(r.scheduleID) AND seat_no = \(r.seatNo)
             ), token AS (
-                UPDATE queue_tokens SET status = 'done', ended_at = now() WHERE user_id = \(p.userId) AND status = 'active'
+                UPDATE queue_tokens SET status = 'done', ended_at = now()
+                WHERE user_id = \(p.userId) AND status = 'active'
+                  AND room_id = (SELECT c.room_id FROM schedules s JOIN concerts c ON c.id = s.concert_id WHERE s.id = \(r.scheduleID))
             )
             SELECT id, paid_at FROM pay
             """, logger: logger).decode((Int64, Date).self) { paid = row }

@@ -4,12 +4,12 @@ import PostgresNIO
 extension BookingJobs {
     enum Statements {
         /// Checks and inserts jobs, then commits, in one CALL (`stagedoor_enqueue_booking_jobs`):
-        /// the job core's columns, then each job's gate (empty: none) and seat check (schedule 0:
-        /// none). The one row answers per job, in order: created; the id (0: refused by its gate,
+        /// the job core's columns, then each job's gate (empty: none), seat check (schedule 0:
+        /// none) and room target (schedule or reservation, 0: none). The one row answers per job, in order: created; the id (0: refused by its gate,
         /// or a key race); the gate's status ('' for none, for a pass or a replay); and the outcome
         /// stored when the seat check refused it (status 0 for none). Prepared once per connection.
         struct Enqueue: PostgresPreparedStatement {
-            static let sql = "CALL stagedoor_enqueue_booking_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::bool, $8::bytea[], $9::bigint[], $10::int[], $11::int[], $12::int[], $13::text[], NULL, NULL, NULL, NULL, NULL)"
+            static let sql = "CALL stagedoor_enqueue_booking_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::bool, $8::bytea[], $9::bigint[], $10::int[], $11::int[], $12::int[], $13::text[], $14::bigint[], $15::bigint[], NULL, NULL, NULL, NULL, NULL)"
             /// One attempt per job, in input order.
             typealias Row = [JobStore.EnqueueAttempt]
 
@@ -26,6 +26,8 @@ extension BookingJobs {
                 bindings.append(jobs.map { $0.seatCheck?.maxHolds ?? 0 })
                 bindings.append(jobs.map { $0.seatCheck?.refusal.status ?? 0 })
                 bindings.append(jobs.map { $0.seatCheck?.refusal.body ?? "" })
+                bindings.append(jobs.map { job -> Int64 in if case .schedule(let id) = job.room { id } else { 0 } })
+                bindings.append(jobs.map { job -> Int64 in if case .reservation(let id) = job.room { id } else { 0 } })
                 return bindings
             }
 

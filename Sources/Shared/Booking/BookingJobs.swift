@@ -11,6 +11,7 @@ public struct BookingJobs: Sendable {
     struct Guarded: Sendable {
         let job: NewJob
         let gate: [UInt8]?
+        let room: RoomTarget?
         let seatCheck: SeatCheck?
     }
 
@@ -41,12 +42,13 @@ public struct BookingJobs: Sendable {
     }
 
     /// Enqueues `job`: with a `gate` (a queue token's secret hash), only if that token is the job's
-    /// user's and active; with a `seatCheck` that sees the seat taken, stored finished with its
-    /// refusal. A replay of an idempotency key is answered before either check (docs/api.md's order).
-    /// With a `limit`, throws ``DeadlineExceeded`` once that much time has passed.
-    public func enqueue(_ job: NewJob, gate: [UInt8]? = nil, seatCheck: SeatCheck? = nil, within limit: Duration? = nil)
-        async throws -> EnqueueResult {
-        let guarded = Guarded(job: job, gate: gate, seatCheck: seatCheck)
+    /// user's and active, and — with a `room` target that exists — of the room gating that target's
+    /// concert; with a `seatCheck` that sees the seat taken, stored finished with its refusal. A replay
+    /// of an idempotency key is answered before any check (docs/api.md's order). With a `limit`,
+    /// throws ``DeadlineExceeded`` once that much time has passed.
+    public func enqueue(_ job: NewJob, gate: [UInt8]? = nil, room: RoomTarget? = nil, seatCheck: SeatCheck? = nil,
+                        within limit: Duration? = nil) async throws -> EnqueueResult {
+        let guarded = Guarded(job: job, gate: gate, room: room, seatCheck: seatCheck)
         let result = try await jobs.enqueue(job, within: limit) { _, left in try await enqueues.submit(guarded, within: left) }
         switch result {
         case .created(let id): return .created(id: id)
@@ -78,18 +80,31 @@ public struct SeatCheck: Sendable {
     }
 }
 
+/// What a queue-gated job is about, whose concert's room its token must be of: a schedule (a seat
+/// hold) or one of the user's reservations (a payment). One that does not exist is left to the
+/// worker's `404` (docs/api.md checks existence before the room).
+public enum RoomTarget: Sendable, Equatable {
+    case schedule(Int64)
+    case reservation(Int64)
+}
+
 /// Why the queue gate of a booking enqueue refused a job.
 public enum QueueTokenRefusal: Sendable, Equatable {
     /// No token has that secret, or it is another user's.
     case invalid
     /// The user's token is not active: its status as clients see it (`waiting`, `expired`, `done`).
     case notActive(status: String)
+    /// The token is active but of another room than the one gating the job's concert (`roomID`).
+    case wrongRoom(roomID: Int64)
 
     /// The gate's answer as the enqueue statement reports it: nil when there was no gate or it passed.
     init?(gateStatus: String?) {
         switch gateStatus {
         case nil, "", "active": return nil
         case "invalid": self = .invalid
+        case let status? where status.hasPrefix("room:"):
+            guard let room = Int64(status.dropFirst(5)) else { return nil }
+            self = .wrongRoom(roomID: room)
         case let status?: self = .notActive(status: status)
         }
     }

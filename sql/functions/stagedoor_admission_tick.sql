@@ -1,0 +1,121 @@
+-- One admission tick for every room, run by the queue worker's leader as one statement (one round
+-- trip, one transaction, whatever the number of rooms). In order:
+-- 1. records the queue worker's defaults (room_defaults) when they changed;
+-- 2. opens every scheduled room whose opens_at has come, drawing its pre-queue (stagedoor_open_rooms);
+-- 3. expires active tokens past their expiry, and waiting tokens in line not seen within their
+--    room's idle TTL (the pre-queue never: its idle TTL counts from the opening);
+-- 4. admits, in each open room, its lowest places: the rate over the time since the room's last tick
+--    (fractions carried, at most one tick's worth), never more than ⌈rate × tick⌉ in one tick — a
+--    late tick does not catch up in a burst — and never above the room's cap on active tokens; a
+--    paused room admits nobody. Writes each room's marks and counts.
+-- Returns one row per room: its state, what this tick did, and its counts after it.
+--
+-- Statements are set-based over all rooms: admission picks each room's next tokens by index
+-- (room_id, place), the active count reads the partial index of active tokens, and the expiry scans
+-- only rows older than the shortest idle TTL of any room.
+CREATE OR REPLACE FUNCTION stagedoor_admission_tick(
+    p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer,
+    p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision)
+RETURNS TABLE (room_id bigint, state text, opened boolean, admitted integer, expired_active integer,
+               expired_idle integer, active integer, waiting bigint, admitted_through bigint)
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_opened bigint[];
+    v_expired_rooms bigint[];
+    v_expired_active integer[];
+    v_expired_idle integer[];
+    v_shortest_idle double precision;
+BEGIN
+    UPDATE room_defaults d
+    SET admit_per_second = p_admit_per_second, max_active = p_max_active,
+        active_ttl_seconds = p_active_ttl_seconds, idle_ttl_seconds = p_idle_ttl_seconds
+    WHERE d.id = 1 AND (d.admit_per_second, d.max_active, d.active_ttl_seconds, d.idle_ttl_seconds)
+          IS DISTINCT FROM (p_admit_per_second, p_max_active, p_active_ttl_seconds, p_idle_ttl_seconds);
+
+    SELECT array_agg(o.room_id) INTO v_opened FROM stagedoor_open_rooms(NULL) o;
+
+    SELECT min(r.idle_ttl_seconds) INTO v_shortest_idle FROM rooms_in_force r;
+    WITH expired_active AS (
+        UPDATE queue_tokens q SET status = 'expired', ended_at = now()
+        WHERE q.status = 'active' AND q.expires_at <= now()
+        RETURNING q.room_id, true AS was_active
+    ), expired_idle AS (
+        UPDATE queue_tokens q SET status = 'expired', ended_at = now()
+        FROM rooms_in_force r
+        WHERE q.status = 'waiting' AND q.place IS NOT NULL
+          AND q.last_seen_at < now() - make_interval(secs => v_shortest_idle)
+          AND r.id = q.room_id AND q.last_seen_at < now() - make_interval(secs => r.idle_ttl_seconds)
+        RETURNING q.room_id, false AS was_active
+    ), counted AS (
+        SELECT e.room_id, count(*) FILTER (WHERE e.was_active)::integer AS a, count(*) FILTER (WHERE NOT e.was_active)::integer AS i
+        FROM (SELECT * FROM expired_active UNION ALL SELECT * FROM expired_idle) e
+        GROUP BY e.room_id
+    )
+    SELECT array_agg(c.room_id), array_agg(c.a), array_agg(c.i)
+    INTO v_expired_rooms, v_expired_active, v_expired_idle
+    FROM counted c;
+
+    RETURN QUERY
+    WITH expired AS (
+        SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
+    ), room AS (
+        SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
+               r.issued_through, r.prequeue, r.admitted_through,
+               (SELECT count(*) FROM queue_tokens a WHERE a.room_id = r.id AND a.status = 'active')::integer AS active,
+               -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
+               r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
+                   ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
+                              GREATEST(2 * p_tick_seconds, 2)) END AS credit
+        FROM rooms_in_force r
+    ), plan AS (
+        SELECT room.*,
+               CASE WHEN room.state = 'open'
+                    THEN LEAST(floor(room.credit), ceil(room.rate * p_tick_seconds), GREATEST(room.max_active - room.active, 0))::integer
+                    ELSE 0 END AS allowance
+        FROM room
+    ), next AS (
+        SELECT t.id, p.active_ttl_seconds
+        FROM plan p
+        CROSS JOIN LATERAL (
+            SELECT q.id FROM queue_tokens q
+            WHERE q.room_id = p.id AND q.status = 'waiting' AND q.place IS NOT NULL
+            ORDER BY q.place LIMIT p.allowance
+        ) t
+        WHERE p.allowance > 0
+    ), admitted AS (
+        UPDATE queue_tokens q
+        SET status = 'active', activated_at = now(), expires_at = now() + make_interval(secs => n.active_ttl_seconds)
+        FROM next n
+        WHERE q.id = n.id AND q.status = 'waiting'
+        RETURNING q.room_id, q.place
+    ), per_room AS (
+        SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id
+    ), marked AS (
+        UPDATE rooms r
+        SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
+                                        -- Passes places whose tokens left the line before their turn.
+                                        COALESCE((SELECT min(q.place) - 1 FROM queue_tokens q
+                                                  WHERE q.room_id = r.id AND q.status = 'waiting' AND q.place IS NOT NULL), 0)),
+            active_count = p.active + COALESCE(pr.n, 0),
+            admitted_total = r.admitted_total + COALESCE(pr.n, 0),
+            expired_total = r.expired_total + COALESCE(e.a + e.i, 0),
+            carry = CASE WHEN p.state = 'open'
+                         THEN LEAST(GREATEST(p.credit - COALESCE(pr.n, 0), 0), GREATEST(1, p.rate * p_tick_seconds))
+                         ELSE 0 END,
+            last_tick_at = now()
+        FROM plan p
+        LEFT JOIN per_room pr ON pr.room_id = p.id
+        LEFT JOIN expired e ON e.room_id = p.id
+        WHERE r.id = p.id
+        RETURNING r.id, r.state, r.admitted_through, r.issued_through, r.prequeue, r.active_count,
+                  COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
+    )
+    SELECT m.id, m.state, m.id = ANY (COALESCE(v_opened, '{}')), m.n, m.a, m.i, m.active_count,
+           CASE WHEN m.state = 'scheduled' THEN m.prequeue ELSE GREATEST(m.issued_through - m.admitted_through, 0) END,
+           m.admitted_through
+    FROM marked m
+    ORDER BY m.id;
+END
+$$;
