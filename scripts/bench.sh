@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 pg_ensure_installed
 
 # BENCH_SECTIONS picks parts: jobs (job engine), ceiling (the engine's drain against its own SQL run
-# bare), http (waiting room), booking (reservations).
-sections=" ${BENCH_SECTIONS:-jobs ceiling http booking} "
+# bare), http (waiting room), rooms (the admission tick over many rooms; token issue and polls spread
+# over rooms against one room), booking (reservations).
+sections=" ${BENCH_SECTIONS:-jobs ceiling http rooms booking} "
 [ "${BENCH_SKIP_JOBS:-}" = 1 ] && sections=${sections/ jobs / }
 has() { [[ $sections == *" $1 "* ]]; }
 swift build -c release >/dev/null
@@ -39,6 +40,7 @@ cat > "$dir/pgbench.sh" <<PGBENCH
 PGBENCH
 chmod +x "$dir/pgbench.sh"
 psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
 if has jobs; then
   "$bin/stagedoor-bench" --server-url "$url" --pgbench-command "$dir/pgbench.sh" "$@"
 fi
@@ -155,7 +157,6 @@ poll_run() {  # poll_run DB PORT → polls/s of users 1..1000 of that line
   settle
   GATEWAY_PORT=$2 WRK_SECONDS=${POLL_SECONDS:-8} run_wrk poll.lua USERS=1000
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
 poll_small=() poll_large=() poll_ratios=()
 for round in 1 2 3; do
   if (( round % 2 )); then
@@ -182,6 +183,111 @@ cat <<TABLE
 | POST /v1/queue/tokens (new token each; $issued issued) | $issue | $(ratio "$issue" "$plain") |
 | GET /v1/queue/tokens/current, $waiting_small waiting (three rounds) | $(joined "${poll_small[@]}") | $(ratio "$poll_small_median" "$plain") (median) |
 | GET /v1/queue/tokens/current, $waiting_large waiting (same rounds) | $(joined "${poll_large[@]}") | each round vs the 1,000 line: $(joined "${poll_ratios[@]}"); median $(median "${poll_ratios[@]}") |
+TABLE
+fi
+
+# --- Rooms: the leader's tick over many rooms, and issue/poll rates spread over rooms ---
+if has rooms; then
+  # The tick, as the leader runs it (one statement), over R open rooms of 1,000 waiting tokens each:
+  # five ticks, each as if the last was 1 s ago, at a rate per room of 1/s (R admissions per tick)
+  # and of 50/s (the default; 50 R per tick). Timed by psql around the statement alone.
+  tick_ms() {  # tick_ms DB RATE → the median of five ticks, ms
+    for _ in 1 2 3 4 5; do
+      "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+UPDATE rooms SET last_tick_at = now() - interval '1 s';
+\\timing on
+SELECT count(*) FROM stagedoor_admission_tick(1, $2, 2000, 600, 120);
+SQL
+    done | sort -g | sed -n 3p
+  }
+  tick_rows=""
+  for rooms in 1 100 1000; do
+    for rate in 1 50; do
+      db="tickbench_${rooms}_$rate"
+      pg_createdb "$port" "$db"
+      "$bin/stagedoor-admin" migrate --database-url "postgres://postgres@127.0.0.1:$port/$db" >/dev/null
+      psql_db "$db" "INSERT INTO rooms (name, state, opened_at) SELECT 'r' || n, 'open', now() FROM generate_series(1, $rooms) n"
+      psql_db "$db" "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('k' || n)::bytea) FROM generate_series(1, $rooms * 1000) n"
+      psql_db "$db" "INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place, last_seen_at)
+        SELECT u.id, 2 + (u.id - 1) / 1000, sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea,
+               1 + (u.id - 1) % 1000, now() + interval '1 hour' FROM users u"
+      psql_db "$db" "UPDATE rooms SET issued_through = 1000 WHERE id > 1"
+      psql_db "$db" "VACUUM ANALYZE"
+      settle
+      eval "tick_${rooms}_$rate=\$(tick_ms \"\$db\" \$rate)"
+      psql_db postgres "DROP DATABASE $db"
+    done
+  done
+
+  # Issue and poll rates: 100 open rooms against room 1 alone, behind one gateway, three rounds in
+  # turns (the order flipped every round); each round's ratio, and their median.
+  start_gateway roomsbench
+  rooms_port=$started_port rooms_pid=$started_pid
+  trap 'kill $gw_pid $rooms_pid 2>/dev/null; cleanup' EXIT
+  psql_db roomsbench "INSERT INTO rooms (name, state, opened_at) SELECT 'r' || n, 'open', now() FROM generate_series(1, 100) n"
+  # Pollers: users 1…1,000 wait in room 1; users 1,001…2,000 wait ten to a room in rooms 2…101.
+  psql_db roomsbench "INSERT INTO users (name, api_key_hash) SELECT 'b', sha256(('benchkey' || n)::bytea) FROM generate_series(1, 2000) n"
+  psql_db roomsbench "INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place)
+    SELECT u.id, CASE WHEN u.id <= 1000 THEN 1 ELSE 2 + (u.id - 1001) % 100 END, sha256(('benchtoken' || u.id)::bytea),
+           '\\x00000000000000000000000000000000'::bytea,
+           CASE WHEN u.id <= 1000 THEN u.id ELSE 1 + (u.id - 1001) / 100 END
+    FROM users u"
+  psql_db roomsbench "UPDATE rooms r SET issued_through = (SELECT max(place) FROM queue_tokens q WHERE q.room_id = r.id)"
+  psql_db roomsbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 600000) n"
+  psql_db roomsbench "VACUUM ANALYZE"
+  rooms_run() {  # rooms_run issue|poll single|rooms ROUND → requests/s
+    local env=()
+    if [ "$1" = issue ]; then
+      # Each run takes new users: 100,000 per run is more than a 5 s run issues.
+      local offset=$(( ($3 - 1) * 200000 ))
+      if [ "$2" = rooms ]; then env+=(ROOMS=100); offset=$(( offset + 100000 )); fi
+      env+=(OFFSET=$offset)
+      settle
+      GATEWAY_PORT=$rooms_port WRK_SECONDS=${ROOMS_SECONDS:-5} run_wrk issue.lua "${env[@]}"
+    else
+      env+=(USERS=1000)
+      if [ "$2" = rooms ]; then env+=(OFFSET=1000); fi
+      psql_db roomsbench "UPDATE queue_tokens SET last_seen_at = now() WHERE status = 'waiting' AND user_id <= 2000"
+      settle
+      GATEWAY_PORT=$rooms_port WRK_SECONDS=${ROOMS_SECONDS:-5} run_wrk poll.lua "${env[@]}"
+    fi
+  }
+  declare -A rr
+  for what in issue poll; do
+    for round in 1 2 3; do
+      if (( round % 2 )); then
+        s=$(rooms_run $what single $round); r=$(rooms_run $what rooms $round)
+      else
+        r=$(rooms_run $what rooms $round); s=$(rooms_run $what single $round)
+      fi
+      rr[$what-single]+="$s " rr[$what-rooms]+="$r " rr[$what-ratio]+="$(ratio "$r" "$s") "
+    done
+  done
+  kill "$rooms_pid" 2>/dev/null || true
+  wait "$rooms_pid" 2>/dev/null || true
+  trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
+  spaced() { echo "$1" | sed 's/ *$//; s/ / \/ /g'; }
+  med3() { printf '%s\n' $1 | sort -g | sed -n 2p; }
+  cat <<TABLE
+
+### Waiting rooms — $(date -u +%F), $(nproc) cores, PostgreSQL (fsync on) and the load on one machine
+
+The leader's tick (one statement, every room), over R open rooms of 1,000 waiting tokens each; median
+of five ticks, each admitting for one second:
+
+| open rooms | waiting tokens | tick at 1/s per room (ms) | tick at 50/s per room (ms) |
+|---:|---:|---:|---:|
+| 1 | 1,000 | $tick_1_1 | $tick_1_50 |
+| 100 | 100,000 | $tick_100_1 | $tick_100_50 |
+| 1,000 | 1,000,000 | $tick_1000_1 | $tick_1000_50 |
+
+Token issue and polls through one gateway (wrk -t2 -c64, ${ROOMS_SECONDS:-5} s each), spread over
+100 rooms against all in room 1, three rounds in turns:
+
+| endpoint | room 1 alone (requests/s) | over 100 rooms (requests/s) | rooms / single, per round | median |
+|---|---|---|---|---:|
+| POST /v1/queue/tokens (a new token each) | $(spaced "${rr[issue-single]}") | $(spaced "${rr[issue-rooms]}") | $(spaced "${rr[issue-ratio]}") | $(med3 "${rr[issue-ratio]}") |
+| GET /v1/queue/tokens/current (1,000 waiting) | $(spaced "${rr[poll-single]}") | $(spaced "${rr[poll-rooms]}") | $(spaced "${rr[poll-ratio]}") | $(med3 "${rr[poll-ratio]}") |
 TABLE
 fi
 

@@ -8,12 +8,12 @@
 -- Name: stagedoor_admission_tick(double precision, double precision, integer, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.stagedoor_admission_tick(p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer, p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision) RETURNS TABLE(room_id bigint, state text, opened boolean, admitted integer, expired_active integer, expired_idle integer, active integer, waiting bigint, admitted_through bigint)
+CREATE FUNCTION public.stagedoor_admission_tick(p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer, p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision) RETURNS TABLE(room_id bigint, state text, admitted integer, expired_active integer, expired_idle integer, active integer, waiting bigint, admitted_through bigint)
     LANGUAGE plpgsql
+    SET jit TO 'off'
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_opened bigint[];
     v_expired_rooms bigint[];
     v_expired_active integer[];
     v_expired_idle integer[];
@@ -24,8 +24,6 @@ BEGIN
         active_ttl_seconds = p_active_ttl_seconds, idle_ttl_seconds = p_idle_ttl_seconds
     WHERE d.id = 1 AND (d.admit_per_second, d.max_active, d.active_ttl_seconds, d.idle_ttl_seconds)
           IS DISTINCT FROM (p_admit_per_second, p_max_active, p_active_ttl_seconds, p_idle_ttl_seconds);
-
-    SELECT array_agg(o.room_id) INTO v_opened FROM stagedoor_open_rooms(NULL) o;
 
     SELECT min(r.idle_ttl_seconds) INTO v_shortest_idle FROM rooms_in_force r;
     WITH expired_active AS (
@@ -53,13 +51,15 @@ BEGIN
         SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
     ), room AS (
         SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
-               r.issued_through, r.prequeue, r.admitted_through,
-               (SELECT count(*) FROM queue_tokens a WHERE a.room_id = r.id AND a.status = 'active')::integer AS active,
+               r.issued_through, r.prequeue, r.admitted_through, a.active,
                -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
                r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
                    ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
                               GREATEST(2 * p_tick_seconds, 2)) END AS credit
         FROM rooms_in_force r
+        CROSS JOIN LATERAL (
+            SELECT count(*)::integer AS active FROM queue_tokens q WHERE q.room_id = r.id AND q.status = 'active'
+        ) a
     ), plan AS (
         SELECT room.*,
                CASE WHEN room.state = 'open'
@@ -83,6 +83,9 @@ BEGIN
         RETURNING q.room_id, q.place
     ), per_room AS (
         SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id
+    ), locked AS (
+        -- Room rows are locked in id order by every writer (the token issue too): no deadlock.
+        SELECT r.id FROM rooms r ORDER BY r.id FOR UPDATE
     ), marked AS (
         UPDATE rooms r
         SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
@@ -96,14 +99,15 @@ BEGIN
                          THEN LEAST(GREATEST(p.credit - COALESCE(pr.n, 0), 0), GREATEST(1, p.rate * p_tick_seconds))
                          ELSE 0 END,
             last_tick_at = now()
-        FROM plan p
+        FROM locked l
+        JOIN plan p ON p.id = l.id
         LEFT JOIN per_room pr ON pr.room_id = p.id
         LEFT JOIN expired e ON e.room_id = p.id
-        WHERE r.id = p.id
+        WHERE r.id = l.id
         RETURNING r.id, r.state, r.admitted_through, r.issued_through, r.prequeue, r.active_count,
                   COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
     )
-    SELECT m.id, m.state, m.id = ANY (COALESCE(v_opened, '{}')), m.n, m.a, m.i, m.active_count,
+    SELECT m.id, m.state, m.n, m.a, m.i, m.active_count,
            CASE WHEN m.state = 'scheduled' THEN m.prequeue ELSE GREATEST(m.issued_through - m.admitted_through, 0) END,
            m.admitted_through
     FROM marked m
@@ -322,13 +326,16 @@ BEGIN
         ORDER BY w.user_id, w.room_id, w.n
     ), counted AS (
         SELECT room_id, count(*) AS n FROM fresh GROUP BY room_id
+    ), locked AS (
+        -- Places are handed out under each room's row lock, taken in id order (as every writer of
+        -- rooms does), so concurrent batches over several rooms never deadlock.
+        SELECT r.id, c.n FROM rooms r JOIN counted c ON c.room_id = r.id ORDER BY r.id FOR UPDATE OF r
     ), numbered AS (
-        -- Locks each room's row: places are handed out under it.
         UPDATE rooms r
         SET issued_through = r.issued_through + CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END,
             prequeue = r.prequeue + CASE WHEN r.state = 'scheduled' THEN c.n ELSE 0 END
-        FROM counted c
-        WHERE r.id = c.room_id
+        FROM locked c
+        WHERE r.id = c.id
         RETURNING r.id, r.state, r.issued_through - CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END AS base
     ), t AS (
         INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place)
@@ -375,10 +382,16 @@ CREATE FUNCTION public.stagedoor_open_rooms(p_room_id bigint, p_state text DEFAU
 DECLARE
     v_ids bigint[];
 BEGIN
-    WITH opened AS (
-        UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
+    WITH due AS (
+        -- In id order, as every writer of rooms locks them.
+        SELECT r.id FROM rooms r
         WHERE r.state = 'scheduled'
           AND CASE WHEN p_room_id IS NULL THEN r.opens_at <= now() ELSE r.id = p_room_id END
+        ORDER BY r.id
+        FOR UPDATE
+    ), opened AS (
+        UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
+        FROM due WHERE r.id = due.id AND r.state = 'scheduled'
         RETURNING r.id
     )
     SELECT array_agg(id) INTO v_ids FROM opened;

@@ -65,9 +65,6 @@ struct AdmissionService: Service {
                     try await tick(on: connection)
                 }
                 QueueMetrics.record(rooms)
-                for room in rooms where room.opened {
-                    logger.info("room opened", metadata: ["room": "\(room.roomID)", "state": "\(room.state)", "drawn": "\(room.waiting)"])
-                }
                 next += settings.queueTick
             } else {
                 next += settings.queueTick / 2
@@ -80,10 +77,15 @@ struct AdmissionService: Service {
         }
     }
 
-    /// One admission tick for every room: one statement, one transaction (`stagedoor_admission_tick`).
-    /// The rate's bookkeeping (time since each room's last tick, the fraction owed) lives in the room's
-    /// row, so a new leader goes on where the old one stopped.
+    /// One admission tick for every room: the due openings (their fair-start draws) in one statement,
+    /// then the tick in another (`stagedoor_admission_tick`), each its own transaction. The rate's
+    /// bookkeeping (time since each room's last tick, the fraction owed) lives in the room's row, so
+    /// a new leader goes on where the old one stopped.
     private func tick(on connection: PostgresConnection) async throws -> [AdmissionStatements.RoomTick] {
+        for try await (room, drawn) in try await connection.query(AdmissionStatements.openDue, logger: logger)
+            .decode((Int64, Int64).self) {
+            logger.info("room opened", metadata: ["room": "\(room)", "drawn": "\(drawn)"])
+        }
         let query = AdmissionStatements.tick(
             tick: settings.queueTick.secondsValue, admitPerSecond: settings.admitPerSecond, maxActive: settings.maxActive,
             activeTTL: settings.activeTTL.secondsValue, idleTTL: settings.waitingIdleTTL.secondsValue)

@@ -6,8 +6,6 @@ enum AdmissionStatements {
     struct RoomTick: Sendable {
         let roomID: Int64
         let state: String
-        /// The tick took the room out of `scheduled` and drew its pre-queue.
-        let opened: Bool
         let admitted: Int
         let expiredActive: Int
         let expiredIdle: Int
@@ -18,19 +16,24 @@ enum AdmissionStatements {
         let admittedThrough: Int64
     }
 
+    /// Opens the scheduled rooms whose time has come, drawing each one's pre-queue
+    /// (`stagedoor_open_rooms`); returns each room opened and how many it drew. Its own transaction,
+    /// before the tick's.
+    static let openDue: PostgresQuery = "SELECT room_id, drawn FROM stagedoor_open_rooms(NULL)"
+
     /// One tick for every room in one statement and one transaction (`stagedoor_admission_tick`):
-    /// opens due rooms, expires, admits. The settings are the defaults of rooms without their own.
+    /// expires, admits. The settings are the defaults of rooms without their own.
     static func tick(tick: Double, admitPerSecond: Double, maxActive: Int, activeTTL: Double, idleTTL: Double) -> PostgresQuery {
         """
-        SELECT room_id, state, opened, admitted, expired_active, expired_idle, active, waiting, admitted_through
+        SELECT room_id, state, admitted, expired_active, expired_idle, active, waiting, admitted_through
         FROM stagedoor_admission_tick(\(tick), \(admitPerSecond), \(maxActive)::int, \(activeTTL), \(idleTTL))
         """
     }
 
     static func decode(_ row: PostgresRow) throws -> RoomTick {
-        let (room, state, opened, admitted, expiredActive, expiredIdle, active, waiting, through) =
-            try row.decode((Int64, String, Bool, Int, Int, Int, Int, Int64, Int64).self)
-        return RoomTick(roomID: room, state: state, opened: opened, admitted: admitted, expiredActive: expiredActive,
+        let (room, state, admitted, expiredActive, expiredIdle, active, waiting, through) =
+            try row.decode((Int64, String, Int, Int, Int, Int, Int64, Int64).self)
+        return RoomTick(roomID: room, state: state, admitted: admitted, expiredActive: expiredActive,
                         expiredIdle: expiredIdle, active: active, waiting: waiting, admittedThrough: through)
     }
 

@@ -1,12 +1,13 @@
--- GET /v1/queue/tokens/current for users 1..USERS (keys and tokens made by bench.sh), round-robin.
+-- GET /v1/queue/tokens/current for users OFFSET+1 … OFFSET+USERS (keys and tokens made by bench.sh), round-robin.
 local users = tonumber(os.getenv("USERS") or "1000")
+local offset = tonumber(os.getenv("OFFSET") or "0")
 local counter, thread_id = 0, 0
 local threads = {}
 function setup(thread) thread:set("id", #threads); table.insert(threads, thread) end
 function init(args) thread_id = id or 0 end
 function request()
   counter = counter + 1
-  local i = ((counter * 2 + thread_id) % users) + 1
+  local i = offset + ((counter * 2 + thread_id) % users) + 1
   return wrk.format("GET", "/v1/queue/tokens/current", {
     ["Authorization"] = "Bearer benchkey" .. i, ["X-Queue-Token"] = "benchtoken" .. i })
 end

@@ -1,14 +1,18 @@
 -- One admission tick for every room, run by the queue worker's leader as one statement (one round
--- trip, one transaction, whatever the number of rooms). In order:
+-- trip, one transaction, whatever the number of rooms), right after the openings that are due
+-- (stagedoor_open_rooms, its own transaction: see below). In order:
 -- 1. records the queue worker's defaults (room_defaults) when they changed;
--- 2. opens every scheduled room whose opens_at has come, drawing its pre-queue (stagedoor_open_rooms);
--- 3. expires active tokens past their expiry, and waiting tokens in line not seen within their
+-- 2. expires active tokens past their expiry, and waiting tokens in line not seen within their
 --    room's idle TTL (the pre-queue never: its idle TTL counts from the opening);
--- 4. admits, in each open room, its lowest places: the rate over the time since the room's last tick
+-- 3. admits, in each open room, its lowest places: the rate over the time since the room's last tick
 --    (fractions carried, at most one tick's worth), never more than ⌈rate × tick⌉ in one tick — a
 --    late tick does not catch up in a burst — and never above the room's cap on active tokens; a
 --    paused room admits nobody. Writes each room's marks and counts.
 -- Returns one row per room: its state, what this tick did, and its counts after it.
+--
+-- Room rows are locked only by the last statement, all of them in id order, as the token issue locks
+-- them: an opening, which locks its rooms early, runs in a transaction of its own, or the two orders
+-- could cross.
 --
 -- Statements are set-based over all rooms: admission picks each room's next tokens by index
 -- (room_id, place), the active count reads the partial index of active tokens, and the expiry scans
@@ -16,13 +20,15 @@
 CREATE OR REPLACE FUNCTION stagedoor_admission_tick(
     p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer,
     p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision)
-RETURNS TABLE (room_id bigint, state text, opened boolean, admitted integer, expired_active integer,
+RETURNS TABLE (room_id bigint, state text, admitted integer, expired_active integer,
                expired_idle integer, active integer, waiting bigint, admitted_through bigint)
 LANGUAGE plpgsql
+-- The planner cannot know each room's LIMIT, guesses the admission large, and JIT-compiles: 30-60 ms
+-- of a tick that takes about as long without it.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
-    v_opened bigint[];
     v_expired_rooms bigint[];
     v_expired_active integer[];
     v_expired_idle integer[];
@@ -33,8 +39,6 @@ BEGIN
         active_ttl_seconds = p_active_ttl_seconds, idle_ttl_seconds = p_idle_ttl_seconds
     WHERE d.id = 1 AND (d.admit_per_second, d.max_active, d.active_ttl_seconds, d.idle_ttl_seconds)
           IS DISTINCT FROM (p_admit_per_second, p_max_active, p_active_ttl_seconds, p_idle_ttl_seconds);
-
-    SELECT array_agg(o.room_id) INTO v_opened FROM stagedoor_open_rooms(NULL) o;
 
     SELECT min(r.idle_ttl_seconds) INTO v_shortest_idle FROM rooms_in_force r;
     WITH expired_active AS (
@@ -62,13 +66,15 @@ BEGIN
         SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
     ), room AS (
         SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
-               r.issued_through, r.prequeue, r.admitted_through,
-               (SELECT count(*) FROM queue_tokens a WHERE a.room_id = r.id AND a.status = 'active')::integer AS active,
+               r.issued_through, r.prequeue, r.admitted_through, a.active,
                -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
                r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
                    ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
                               GREATEST(2 * p_tick_seconds, 2)) END AS credit
         FROM rooms_in_force r
+        CROSS JOIN LATERAL (
+            SELECT count(*)::integer AS active FROM queue_tokens q WHERE q.room_id = r.id AND q.status = 'active'
+        ) a
     ), plan AS (
         SELECT room.*,
                CASE WHEN room.state = 'open'
@@ -92,6 +98,9 @@ BEGIN
         RETURNING q.room_id, q.place
     ), per_room AS (
         SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id
+    ), locked AS (
+        -- Room rows are locked in id order by every writer (the token issue too): no deadlock.
+        SELECT r.id FROM rooms r ORDER BY r.id FOR UPDATE
     ), marked AS (
         UPDATE rooms r
         SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
@@ -105,14 +114,15 @@ BEGIN
                          THEN LEAST(GREATEST(p.credit - COALESCE(pr.n, 0), 0), GREATEST(1, p.rate * p_tick_seconds))
                          ELSE 0 END,
             last_tick_at = now()
-        FROM plan p
+        FROM locked l
+        JOIN plan p ON p.id = l.id
         LEFT JOIN per_room pr ON pr.room_id = p.id
         LEFT JOIN expired e ON e.room_id = p.id
-        WHERE r.id = p.id
+        WHERE r.id = l.id
         RETURNING r.id, r.state, r.admitted_through, r.issued_through, r.prequeue, r.active_count,
                   COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
     )
-    SELECT m.id, m.state, m.id = ANY (COALESCE(v_opened, '{}')), m.n, m.a, m.i, m.active_count,
+    SELECT m.id, m.state, m.n, m.a, m.i, m.active_count,
            CASE WHEN m.state = 'scheduled' THEN m.prequeue ELSE GREATEST(m.issued_through - m.admitted_through, 0) END,
            m.admitted_through
     FROM marked m

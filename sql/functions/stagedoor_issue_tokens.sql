@@ -40,13 +40,16 @@ BEGIN
         ORDER BY w.user_id, w.room_id, w.n
     ), counted AS (
         SELECT room_id, count(*) AS n FROM fresh GROUP BY room_id
+    ), locked AS (
+        -- Places are handed out under each room's row lock, taken in id order (as every writer of
+        -- rooms does), so concurrent batches over several rooms never deadlock.
+        SELECT r.id, c.n FROM rooms r JOIN counted c ON c.room_id = r.id ORDER BY r.id FOR UPDATE OF r
     ), numbered AS (
-        -- Locks each room's row: places are handed out under it.
         UPDATE rooms r
         SET issued_through = r.issued_through + CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END,
             prequeue = r.prequeue + CASE WHEN r.state = 'scheduled' THEN c.n ELSE 0 END
-        FROM counted c
-        WHERE r.id = c.room_id
+        FROM locked c
+        WHERE r.id = c.id
         RETURNING r.id, r.state, r.issued_through - CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END AS base
     ), t AS (
         INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place)

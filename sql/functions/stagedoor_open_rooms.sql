@@ -1,5 +1,6 @@
 -- Takes rooms out of `scheduled` and draws their pre-queue's order: every scheduled room whose
--- `opens_at` has come (p_room_id NULL: the admission tick), or one room now, to `p_state` (an
+-- `opens_at` has come (p_room_id NULL: the admission leader, before each tick, in a transaction of
+-- its own), or one room now, to `p_state` (an
 -- operator's PATCH; 'open' or 'paused'). Returns each room it took out and how many tokens it drew.
 --
 -- The fair start: the room's row is locked first (the token issue numbers places under the same
@@ -16,10 +17,16 @@ AS $$
 DECLARE
     v_ids bigint[];
 BEGIN
-    WITH opened AS (
-        UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
+    WITH due AS (
+        -- In id order, as every writer of rooms locks them.
+        SELECT r.id FROM rooms r
         WHERE r.state = 'scheduled'
           AND CASE WHEN p_room_id IS NULL THEN r.opens_at <= now() ELSE r.id = p_room_id END
+        ORDER BY r.id
+        FOR UPDATE
+    ), opened AS (
+        UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
+        FROM due WHERE r.id = due.id AND r.state = 'scheduled'
         RETURNING r.id
     )
     SELECT array_agg(id) INTO v_ids FROM opened;

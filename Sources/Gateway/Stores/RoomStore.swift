@@ -128,8 +128,8 @@ struct RoomStore: Sendable {
                     FROM (SELECT \(settings.opensAt)::timestamptz AS at) o
                     RETURNING id
                     """, logger: database.logger).decode(Int64.self) { roomID = id }
-                try await connection.query(
-                    "UPDATE concerts SET room_id = \(roomID) WHERE id = ANY (\(concertIDs))", logger: database.logger)
+                try await Self.run("UPDATE concerts SET room_id = \(roomID) WHERE id = ANY (\(concertIDs))", on: connection,
+                                   logger: database.logger)
                 guard let room = try await Self.read(id: roomID, on: connection, logger: database.logger).first else {
                     return .failure(.noRoom)
                 }
@@ -151,7 +151,7 @@ struct RoomStore: Sendable {
                 }
                 guard let current else { return .failure(.noRoom) }
                 if settings.opensAt != nil, current != "scheduled" { return .failure(.notScheduled) }
-                try await connection.query("""
+                try await Self.run("""
                     UPDATE rooms SET
                         admit_per_second = COALESCE(\(settings.admitPerSecond), admit_per_second),
                         max_active = COALESCE(\(settings.maxActive), max_active),
@@ -159,12 +159,12 @@ struct RoomStore: Sendable {
                         idle_ttl_seconds = COALESCE(\(settings.idleTTL), idle_ttl_seconds),
                         opens_at = COALESCE(\(settings.opensAt), opens_at)
                     WHERE id = \(id)
-                    """, logger: database.logger)
+                    """, on: connection, logger: database.logger)
                 if let state, state != current {
                     if current == "scheduled" {
-                        try await connection.query("SELECT * FROM stagedoor_open_rooms(\(id), \(state))", logger: database.logger)
+                        try await Self.run("SELECT * FROM stagedoor_open_rooms(\(id), \(state))", on: connection, logger: database.logger)
                     } else {
-                        try await connection.query("UPDATE rooms SET state = \(state) WHERE id = \(id)", logger: database.logger)
+                        try await Self.run("UPDATE rooms SET state = \(state) WHERE id = \(id)", on: connection, logger: database.logger)
                     }
                 }
                 guard let room = try await Self.read(id: id, on: connection, logger: database.logger).first else {
@@ -173,6 +173,11 @@ struct RoomStore: Sendable {
                 return .success(room)
             }
         }
+    }
+
+    /// Runs a statement to its end: an error raised after its first row (a function's) is thrown too.
+    private static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
+        for try await _ in try await connection.query(query, logger: logger) {}
     }
 
     private static func read(id: Int64?, on connection: PostgresConnection, logger: Logger) async throws -> [Room] {
