@@ -13,6 +13,8 @@ struct RoomsCommand: AsyncParsableCommand {
     @Option(help: "The gateway's ADMIN_KEY (rooms and concerts are created through the operator API).") var adminKey: String
     @Option(help: "Each room's rate, per second, comma-separated: one room per rate.") var rates = "5,20,50"
     @Option(help: "Fans per room.") var fans = 200
+    @Option(help: "Instead of --fans: each room gets its rate × this many seconds of fans, so every room admits for as long.")
+    var seconds: Int?
     @Option(help: "HTTP connections.") var connections = 256
 
     func run() async throws {
@@ -29,8 +31,9 @@ struct RoomsCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         let results = try await withThrowingTaskGroup(of: (Int, [Date]).self) { group in
             for (index, room) in rooms.enumerated() {
+                let count = seconds.map { Int(rates[index] * Double($0)) } ?? fans
                 group.addTask {
-                    let times = try await RoomFixtures.crowd(api, room: room, fans: fans).map(\.activatedAt)
+                    let times = try await RoomFixtures.crowd(api, room: room, fans: count).map(\.activatedAt)
                     return (index, times)
                 }
             }
@@ -39,7 +42,8 @@ struct RoomsCommand: AsyncParsableCommand {
             return all
         }
         try await http.shutdown()
-        print("### Rooms at once: \(rooms.count) rooms × \(fans) fans, all admitted after \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds])))")
+        let crowd = seconds.map { "rate × \($0) s of fans each" } ?? "\(fans) fans each"
+        print("### Rooms at once: \(rooms.count) rooms, \(crowd), all admitted after \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds])))")
         print("")
         print("| room | configured (/s) | measured (/s) | measured / configured |")
         print("|---:|---:|---:|---:|")
