@@ -47,6 +47,7 @@ let package = Package(
                 .embedInCode("functions/stagedoor_open_rooms.sql"),
                 .embedInCode("functions/stagedoor_refuse_losing_rows.sql"),
                 .embedInCode("functions/stagedoor_reserve_seats.sql"),
+                .embedInCode("functions/stagedoor_room_places.sql"),
                 .embedInCode("functions/stagedoor_token_status.sql"),
             ]
         ),

@@ -117,7 +117,7 @@ fill_line() {  # fill_line DB N: benchkey1..N users with waiting tokens benchtok
   psql_db "$1" "INSERT INTO queue_tokens (user_id, token_hash, salt, place)
     SELECT u.id, sha256(('benchtoken' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea, u.id
     FROM users u WHERE u.name = 'b' AND u.id > (SELECT COALESCE(max(user_id), 0) FROM queue_tokens)"
-  psql_db "$1" "UPDATE rooms SET issued_through = (SELECT max(place) FROM queue_tokens WHERE room_id = 1) WHERE id = 1"
+  psql_db "$1" "SELECT setval('room_places_1', (SELECT max(place) FROM queue_tokens WHERE room_id = 1))" >/dev/null
   psql_db "$1" "VACUUM ANALYZE users"
   psql_db "$1" "VACUUM ANALYZE queue_tokens"
 }
@@ -211,7 +211,7 @@ SQL
       psql_db "$db" "INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place, last_seen_at)
         SELECT u.id, 2 + (u.id - 1) / 1000, sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea,
                1 + (u.id - 1) % 1000, now() + interval '1 hour' FROM users u"
-      psql_db "$db" "UPDATE rooms SET issued_through = 1000 WHERE id > 1"
+      psql_db "$db" "SELECT setval(format('room_places_%s', id)::regclass, 1000) FROM rooms WHERE id > 1" >/dev/null
       psql_db "$db" "VACUUM ANALYZE"
       settle
       eval "tick_${rooms}_$rate=\$(tick_ms \"\$db\" \$rate)"
@@ -232,7 +232,7 @@ SQL
            '\\x00000000000000000000000000000000'::bytea,
            CASE WHEN u.id <= 1000 THEN u.id ELSE 1 + (u.id - 1001) / 100 END
     FROM users u"
-  psql_db roomsbench "UPDATE rooms r SET issued_through = (SELECT max(place) FROM queue_tokens q WHERE q.room_id = r.id)"
+  psql_db roomsbench "SELECT setval(format('room_places_%s', r.id)::regclass, (SELECT max(place) FROM queue_tokens q WHERE q.room_id = r.id)) FROM rooms r" >/dev/null
   psql_db roomsbench "INSERT INTO users (name, api_key_hash) SELECT 'i', sha256(('issuekey' || n)::bytea) FROM generate_series(1, 600000) n"
   psql_db roomsbench "VACUUM ANALYZE"
   rooms_run() {  # rooms_run issue|poll single|rooms ROUND → requests/s

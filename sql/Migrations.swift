@@ -40,6 +40,7 @@ public enum Migrations {
         SchemaFile(name: "functions/stagedoor_open_rooms.sql", sql: text(PackageResources.stagedoor_open_rooms_sql)),
         SchemaFile(name: "functions/stagedoor_refuse_losing_rows.sql", sql: text(PackageResources.stagedoor_refuse_losing_rows_sql)),
         SchemaFile(name: "functions/stagedoor_reserve_seats.sql", sql: text(PackageResources.stagedoor_reserve_seats_sql)),
+        SchemaFile(name: "functions/stagedoor_room_places.sql", sql: text(PackageResources.stagedoor_room_places_sql)),
         SchemaFile(name: "functions/stagedoor_token_status.sql", sql: text(PackageResources.stagedoor_token_status_sql)),
     ]
 

@@ -33,9 +33,10 @@ BEGIN
     ), expired_idle AS (
         UPDATE queue_tokens q SET status = 'expired', ended_at = now()
         FROM rooms_in_force r
-        WHERE q.status = 'waiting' AND q.place IS NOT NULL
+        WHERE q.status = 'waiting'
           AND q.last_seen_at < now() - make_interval(secs => v_shortest_idle)
-          AND r.id = q.room_id AND q.last_seen_at < now() - make_interval(secs => r.idle_ttl_seconds)
+          AND r.id = q.room_id AND r.state <> 'scheduled'
+          AND q.last_seen_at < now() - make_interval(secs => r.idle_ttl_seconds)
         RETURNING q.room_id, false AS was_active
     ), counted AS (
         SELECT e.room_id, count(*) FILTER (WHERE e.was_active)::integer AS a, count(*) FILTER (WHERE NOT e.was_active)::integer AS i
@@ -51,7 +52,7 @@ BEGIN
         SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
     ), room AS (
         SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
-               r.issued_through, r.prequeue, r.admitted_through, a.active,
+               r.admitted_through, a.active,
                -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
                r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
                    ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
@@ -71,7 +72,7 @@ BEGIN
         FROM plan p
         CROSS JOIN LATERAL (
             SELECT q.id FROM queue_tokens q
-            WHERE q.room_id = p.id AND q.status = 'waiting' AND q.place IS NOT NULL
+            WHERE q.room_id = p.id AND q.status = 'waiting'
             ORDER BY q.place LIMIT p.allowance
         ) t
         WHERE p.allowance > 0
@@ -91,7 +92,7 @@ BEGIN
         SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
                                         -- Passes places whose tokens left the line before their turn.
                                         COALESCE((SELECT min(q.place) - 1 FROM queue_tokens q
-                                                  WHERE q.room_id = r.id AND q.status = 'waiting' AND q.place IS NOT NULL), 0)),
+                                                  WHERE q.room_id = r.id AND q.status = 'waiting'), 0)),
             active_count = p.active + COALESCE(pr.n, 0),
             admitted_total = r.admitted_total + COALESCE(pr.n, 0),
             expired_total = r.expired_total + COALESCE(e.a + e.i, 0),
@@ -104,11 +105,12 @@ BEGIN
         LEFT JOIN per_room pr ON pr.room_id = p.id
         LEFT JOIN expired e ON e.room_id = p.id
         WHERE r.id = l.id
-        RETURNING r.id, r.state, r.admitted_through, r.issued_through, r.prequeue, r.active_count,
+        RETURNING r.id, r.state, r.admitted_through, r.active_count,
                   COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
     )
     SELECT m.id, m.state, m.n, m.a, m.i, m.active_count,
-           CASE WHEN m.state = 'scheduled' THEN m.prequeue ELSE GREATEST(m.issued_through - m.admitted_through, 0) END,
+           -- Places handed out and not yet passed: in a scheduled room, its whole pre-queue.
+           GREATEST(COALESCE(pg_sequence_last_value(format('room_places_%s', m.id)::regclass), 0) - m.admitted_through, 0),
            m.admitted_through
     FROM marked m
     ORDER BY m.id;
@@ -150,7 +152,7 @@ BEGIN
              WITH ORDINALITY AS r(user_id, gate, seat_schedule, seat_no, max_holds, room_schedule, room_reservation, n)
     ), tokens AS (
         SELECT g.n, q.user_id = g.user_id AS owned, q.room_id,
-               stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds, q.place) AS status
+               stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds, room.state) AS status
         FROM given g
         JOIN queue_tokens q ON q.token_hash = g.gate
         JOIN rooms_in_force room ON room.id = q.room_id
@@ -324,25 +326,11 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM queue_tokens q
                           WHERE q.user_id = w.user_id AND q.room_id = w.room_id AND q.status IN ('waiting', 'active'))
         ORDER BY w.user_id, w.room_id, w.n
-    ), counted AS (
-        SELECT room_id, count(*) AS n FROM fresh GROUP BY room_id
-    ), locked AS (
-        -- Places are handed out under each room's row lock, taken in id order (as every writer of
-        -- rooms does), so concurrent batches over several rooms never deadlock.
-        SELECT r.id, c.n FROM rooms r JOIN counted c ON c.room_id = r.id ORDER BY r.id FOR UPDATE OF r
-    ), numbered AS (
-        UPDATE rooms r
-        SET issued_through = r.issued_through + CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END,
-            prequeue = r.prequeue + CASE WHEN r.state = 'scheduled' THEN c.n ELSE 0 END
-        FROM locked c
-        WHERE r.id = c.id
-        RETURNING r.id, r.state, r.issued_through - CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END AS base
     ), t AS (
+        -- nextval in the target list is evaluated after the sort: places follow the requests' order.
         INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place)
-        SELECT f.user_id, f.room_id, f.token_hash, f.salt,
-               CASE WHEN b.state = 'scheduled' THEN NULL
-                    ELSE b.base + row_number() OVER (PARTITION BY f.room_id ORDER BY f.n) END
-        FROM fresh f JOIN numbered b ON b.id = f.room_id
+        SELECT f.user_id, f.room_id, f.token_hash, f.salt, nextval(format('room_places_%s', f.room_id)::regclass)
+        FROM fresh f
         ORDER BY f.n
         ON CONFLICT (user_id, room_id) WHERE status IN ('waiting', 'active') DO NOTHING
         RETURNING queue_tokens.id, queue_tokens.token_hash, queue_tokens.place, queue_tokens.status,
@@ -351,15 +339,13 @@ BEGIN
         SELECT r.n, COALESCE(k.user_id, 0) AS user_id, COALESCE(t.id, 0) AS id, COALESCE(t.place, 0) AS place,
                COALESCE(t.last_seen_at, now()) AS last_seen,
                CASE WHEN room.id IS NULL THEN 'no_room'
-                    ELSE COALESCE(stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, room.idle_ttl_seconds, t.place), '')
+                    ELSE COALESCE(stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, room.idle_ttl_seconds, room.state), '')
                END AS status,
-               -- The state under the row lock: an opening may have come while the issue waited for it.
-               COALESCE(b.state, room.state, '') AS state, COALESCE(room.opens_at, 'epoch') AS opens_at, room.admitted_through, room.admit_per_second, room.idle_ttl_seconds
+               COALESCE(room.state, '') AS state, COALESCE(room.opens_at, 'epoch') AS opens_at, room.admitted_through, room.admit_per_second, room.idle_ttl_seconds
         FROM req r
         LEFT JOIN who k ON k.n = r.n
         LEFT JOIN t ON t.token_hash = r.token_hash
         LEFT JOIN rooms_in_force room ON room.id = r.room_id
-        LEFT JOIN numbered b ON b.id = r.room_id
     )
     SELECT array_agg(a.user_id ORDER BY a.n), array_agg(a.id ORDER BY a.n), array_agg(a.place ORDER BY a.n),
            array_agg(a.last_seen ORDER BY a.n), array_agg(a.status ORDER BY a.n), array_agg(a.state ORDER BY a.n),
@@ -399,21 +385,22 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH drawn AS (
-        SELECT q.id, q.room_id, row_number() OVER (PARTITION BY q.room_id ORDER BY gen_random_uuid()) AS n
-        FROM queue_tokens q
-        WHERE q.room_id = ANY (v_ids) AND q.status = 'waiting' AND q.place IS NULL
-    ), placed AS (
-        UPDATE queue_tokens q SET place = d.n, last_seen_at = now()
-        FROM drawn d WHERE q.id = d.id
+    WITH pre AS (
+        SELECT q.id, q.room_id, q.place FROM queue_tokens q
+        WHERE q.room_id = ANY (v_ids) AND q.status = 'waiting'
+    ), shuffled AS (
+        SELECT p.id, p.room_id, row_number() OVER (PARTITION BY p.room_id ORDER BY gen_random_uuid()) AS n FROM pre p
+    ), places AS (
+        SELECT p.room_id, p.place, row_number() OVER (PARTITION BY p.room_id ORDER BY p.place) AS n FROM pre p
+    ), dealt AS (
+        UPDATE queue_tokens q SET place = pl.place, last_seen_at = now()
+        FROM shuffled sh JOIN places pl ON pl.room_id = sh.room_id AND pl.n = sh.n
+        WHERE q.id = sh.id
         RETURNING q.room_id
-    ), counted AS (
-        SELECT p.room_id, count(*) AS n FROM placed p GROUP BY p.room_id
     ), marked AS (
-        UPDATE rooms r SET issued_through = r.issued_through + COALESCE(c.n, 0), prequeue = 0
-        FROM unnest(v_ids) AS v(id) LEFT JOIN counted c ON c.room_id = v.id
-        WHERE r.id = v.id
-        RETURNING r.id, COALESCE(c.n, 0)
+        SELECT v.id, count(d.room_id) AS drawn
+        FROM unnest(v_ids) AS v(id) LEFT JOIN dealt d ON d.room_id = v.id
+        GROUP BY v.id
     )
     SELECT * FROM marked;
 END
@@ -548,15 +535,28 @@ END
 $$;
 
 --
--- Name: stagedoor_token_status(text, timestamp with time zone, timestamp with time zone, double precision, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: stagedoor_room_places(); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.stagedoor_token_status(status text, expires_at timestamp with time zone, last_seen_at timestamp with time zone, idle_ttl_seconds double precision, place bigint) RETURNS text
+CREATE FUNCTION public.stagedoor_room_places() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS bigint', 'room_places_' || NEW.id);
+    RETURN NEW;
+END
+$$;
+
+--
+-- Name: stagedoor_token_status(text, timestamp with time zone, timestamp with time zone, double precision, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.stagedoor_token_status(status text, expires_at timestamp with time zone, last_seen_at timestamp with time zone, idle_ttl_seconds double precision, room_state text) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     SELECT CASE
         WHEN status = 'active' AND expires_at <= now() THEN 'expired'
-        WHEN status = 'waiting' AND place IS NOT NULL
+        WHEN status = 'waiting' AND room_state <> 'scheduled'
              AND last_seen_at < now() - make_interval(secs => idle_ttl_seconds) THEN 'expired'
         ELSE status
     END
@@ -788,6 +788,17 @@ CREATE TABLE public.room_defaults (
 );
 
 --
+-- Name: room_places_1; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.room_places_1
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+--
 -- Name: rooms; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -801,8 +812,6 @@ CREATE TABLE public.rooms (
     max_active integer,
     active_ttl_seconds double precision,
     idle_ttl_seconds double precision,
-    issued_through bigint DEFAULT 0 NOT NULL,
-    prequeue bigint DEFAULT 0 NOT NULL,
     admitted_through bigint DEFAULT 0 NOT NULL,
     active_count integer DEFAULT 0 NOT NULL,
     admitted_total bigint DEFAULT 0 NOT NULL,
@@ -813,7 +822,7 @@ CREATE TABLE public.rooms (
     CONSTRAINT rooms_active_ttl_seconds_check CHECK ((active_ttl_seconds > (0)::double precision)),
     CONSTRAINT rooms_admit_per_second_check CHECK ((admit_per_second > (0)::double precision)),
     CONSTRAINT rooms_check CHECK (((state = 'scheduled'::text) OR (opened_at IS NOT NULL))),
-    CONSTRAINT rooms_check1 CHECK (((state <> 'scheduled'::text) OR ((opens_at IS NOT NULL) AND (issued_through = 0)))),
+    CONSTRAINT rooms_check1 CHECK (((state <> 'scheduled'::text) OR (opens_at IS NOT NULL))),
     CONSTRAINT rooms_idle_ttl_seconds_check CHECK ((idle_ttl_seconds > (0)::double precision)),
     CONSTRAINT rooms_max_active_check CHECK ((max_active > 0)),
     CONSTRAINT rooms_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200))),
@@ -847,8 +856,6 @@ CREATE VIEW public.rooms_in_force AS
     COALESCE(r.max_active, d.max_active) AS max_active,
     COALESCE(r.active_ttl_seconds, d.active_ttl_seconds) AS active_ttl_seconds,
     COALESCE(r.idle_ttl_seconds, d.idle_ttl_seconds) AS idle_ttl_seconds,
-    r.issued_through,
-    r.prequeue,
     r.admitted_through,
     r.active_count,
     r.admitted_total,
@@ -1174,6 +1181,12 @@ CREATE INDEX schedules_concert_idx ON public.schedules USING btree (concert_id, 
 --
 
 CREATE INDEX seats_hold_expiry_idx ON public.seats USING btree (hold_expires_at) WHERE (status = 'held'::text);
+
+--
+-- Name: rooms rooms_places; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER rooms_places AFTER INSERT ON public.rooms FOR EACH ROW EXECUTE FUNCTION public.stagedoor_room_places();
 
 --
 -- Name: seats seats_kept; Type: TRIGGER; Schema: public; Owner: -

@@ -87,7 +87,7 @@ struct WaitingLineCacheTests {
                                       "activatedAt", "expiresAt"])
         // The pre-queue: no place and no ETA yet; a paused room: a place but no ETA.
         let early = try #require(try JSONSerialization.jsonObject(
-            with: Data(TokenView(row: Self.row(seq: nil, admittedThrough: 0, roomState: "scheduled"), token: "t").json.utf8))
+            with: Data(TokenView(row: Self.row(seq: 4, admittedThrough: 0, roomState: "scheduled"), token: "t").json.utf8))
             as? [String: Any])
         #expect(early["position"] is NSNull && early["etaSeconds"] is NSNull && early["opensAt"] is String)
         let paused = try #require(try JSONSerialization.jsonObject(
@@ -99,13 +99,13 @@ struct WaitingLineCacheTests {
     @Test("lines are kept per room; a pre-queue token is answered from memory only while its room still reads scheduled")
     func perRoom() throws {
         let cache = WaitingLineCache()
-        cache.remember(Self.row(seq: nil, admittedThrough: 0, room: 2, roomState: "scheduled"), hash: Self.hash, touched: true)
-        #expect(cache.waitingToken(hash: Self.hash, userID: 1)?.place == nil)
-        #expect(cache.waitingToken(hash: Self.hash, userID: 1)?.roomState == "scheduled")
+        cache.remember(Self.row(seq: 7, admittedThrough: 0, room: 2, roomState: "scheduled"), hash: Self.hash, touched: true)
+        let early = try #require(cache.waitingToken(hash: Self.hash, userID: 1))
+        #expect(early.roomState == "scheduled" && TokenView(row: early, token: "t").position == nil)
         // Another room's reading does not answer for room 2.
         cache.remember(Self.row(seq: 500, admittedThrough: 400, room: 1), hash: [9], touched: true)
         #expect(cache.waitingToken(hash: Self.hash, userID: 1)?.admittedThrough == 0)
-        // Room 2 opened: the remembered pre-queue entry has no place, so the database is asked.
+        // Room 2 opened: the remembered pre-queue entry's place was drawn again, so the database is asked.
         cache.remember(Self.row(seq: 3, admittedThrough: 0, room: 2, roomState: "open"), hash: [8], touched: true)
         #expect(cache.waitingToken(hash: Self.hash, userID: 1) == nil)
     }

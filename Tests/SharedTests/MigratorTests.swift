@@ -44,7 +44,7 @@ struct MigratorTests {
     func changedFunctionReapplied() async throws {
         try await withEmptyDatabase { client in
             try await Migrator(logger: logger).migrate(client)
-            let status = "SELECT stagedoor_token_status('active', now() - interval '1 second', now(), 60, 1)"
+            let status = "SELECT stagedoor_token_status('active', now() - interval '1 second', now(), 60, 'open')"
             #expect(try await client.scalar(PostgresQuery(unsafeSQL: status), as: String.self) == "expired")
 
             let changed = Migrations.functions.map { file in

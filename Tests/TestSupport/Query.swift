@@ -24,18 +24,11 @@ extension PostgresClient {
                 SELECT 'fan', sha256(('k' || \(room)::bigint || '-' || gen_random_uuid() || '-' || n)::bytea)
                 FROM generate_series(1, \(count)) n
                 RETURNING id
-            ), r AS (
-                UPDATE rooms
-                SET issued_through = issued_through + CASE WHEN state = 'scheduled' THEN 0 ELSE \(count) END,
-                    prequeue = prequeue + CASE WHEN state = 'scheduled' THEN \(count) ELSE 0 END
-                WHERE id = \(room)
-                RETURNING state, issued_through - CASE WHEN state = 'scheduled' THEN 0 ELSE \(count) END AS base
             )
             INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, last_seen_at, place)
             SELECT u.id, \(room), sha256(('t' || u.id)::bytea), '\\x00000000000000000000000000000000'::bytea,
-                   now() + interval '1 hour',
-                   CASE WHEN r.state = 'scheduled' THEN NULL ELSE r.base + row_number() OVER (ORDER BY u.id) END
-            FROM u, r ORDER BY u.id
+                   now() + interval '1 hour', nextval(format('room_places_%s', \(room)::bigint)::regclass)
+            FROM u ORDER BY u.id
             """)
     }
 }

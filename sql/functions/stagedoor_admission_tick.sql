@@ -2,17 +2,16 @@
 -- trip, one transaction, whatever the number of rooms), right after the openings that are due
 -- (stagedoor_open_rooms, its own transaction: see below). In order:
 -- 1. records the queue worker's defaults (room_defaults) when they changed;
--- 2. expires active tokens past their expiry, and waiting tokens in line not seen within their
---    room's idle TTL (the pre-queue never: its idle TTL counts from the opening);
+-- 2. expires active tokens past their expiry, and waiting tokens not seen within their room's idle
+--    TTL (the pre-queue of a scheduled room never: its idle TTL counts from the opening);
 -- 3. admits, in each open room, its lowest places: the rate over the time since the room's last tick
 --    (fractions carried, at most one tick's worth), never more than ⌈rate × tick⌉ in one tick — a
 --    late tick does not catch up in a burst — and never above the room's cap on active tokens; a
 --    paused room admits nobody. Writes each room's marks and counts.
 -- Returns one row per room: its state, what this tick did, and its counts after it.
 --
--- Room rows are locked only by the last statement, all of them in id order, as the token issue locks
--- them: an opening, which locks its rooms early, runs in a transaction of its own, or the two orders
--- could cross.
+-- Room rows are locked only by the last statement, all of them in id order, as an opening locks its
+-- rooms: the opening runs in a transaction of its own, or the two orders could cross.
 --
 -- Statements are set-based over all rooms: admission picks each room's next tokens by index
 -- (room_id, place), the active count reads the partial index of active tokens, and the expiry scans
@@ -48,9 +47,10 @@ BEGIN
     ), expired_idle AS (
         UPDATE queue_tokens q SET status = 'expired', ended_at = now()
         FROM rooms_in_force r
-        WHERE q.status = 'waiting' AND q.place IS NOT NULL
+        WHERE q.status = 'waiting'
           AND q.last_seen_at < now() - make_interval(secs => v_shortest_idle)
-          AND r.id = q.room_id AND q.last_seen_at < now() - make_interval(secs => r.idle_ttl_seconds)
+          AND r.id = q.room_id AND r.state <> 'scheduled'
+          AND q.last_seen_at < now() - make_interval(secs => r.idle_ttl_seconds)
         RETURNING q.room_id, false AS was_active
     ), counted AS (
         SELECT e.room_id, count(*) FILTER (WHERE e.was_active)::integer AS a, count(*) FILTER (WHERE NOT e.was_active)::integer AS i
@@ -66,7 +66,7 @@ BEGIN
         SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
     ), room AS (
         SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
-               r.issued_through, r.prequeue, r.admitted_through, a.active,
+               r.admitted_through, a.active,
                -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
                r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
                    ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
@@ -86,7 +86,7 @@ BEGIN
         FROM plan p
         CROSS JOIN LATERAL (
             SELECT q.id FROM queue_tokens q
-            WHERE q.room_id = p.id AND q.status = 'waiting' AND q.place IS NOT NULL
+            WHERE q.room_id = p.id AND q.status = 'waiting'
             ORDER BY q.place LIMIT p.allowance
         ) t
         WHERE p.allowance > 0
@@ -106,7 +106,7 @@ BEGIN
         SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
                                         -- Passes places whose tokens left the line before their turn.
                                         COALESCE((SELECT min(q.place) - 1 FROM queue_tokens q
-                                                  WHERE q.room_id = r.id AND q.status = 'waiting' AND q.place IS NOT NULL), 0)),
+                                                  WHERE q.room_id = r.id AND q.status = 'waiting'), 0)),
             active_count = p.active + COALESCE(pr.n, 0),
             admitted_total = r.admitted_total + COALESCE(pr.n, 0),
             expired_total = r.expired_total + COALESCE(e.a + e.i, 0),
@@ -119,11 +119,12 @@ BEGIN
         LEFT JOIN per_room pr ON pr.room_id = p.id
         LEFT JOIN expired e ON e.room_id = p.id
         WHERE r.id = l.id
-        RETURNING r.id, r.state, r.admitted_through, r.issued_through, r.prequeue, r.active_count,
+        RETURNING r.id, r.state, r.admitted_through, r.active_count,
                   COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
     )
     SELECT m.id, m.state, m.n, m.a, m.i, m.active_count,
-           CASE WHEN m.state = 'scheduled' THEN m.prequeue ELSE GREATEST(m.issued_through - m.admitted_through, 0) END,
+           -- Places handed out and not yet passed: in a scheduled room, its whole pre-queue.
+           GREATEST(COALESCE(pg_sequence_last_value(format('room_places_%s', m.id)::regclass), 0) - m.admitted_through, 0),
            m.admitted_through
     FROM marked m
     ORDER BY m.id;

@@ -42,7 +42,7 @@ BEGIN
              WITH ORDINALITY AS r(user_id, gate, seat_schedule, seat_no, max_holds, room_schedule, room_reservation, n)
     ), tokens AS (
         SELECT g.n, q.user_id = g.user_id AS owned, q.room_id,
-               stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds, q.place) AS status
+               stagedoor_token_status(q.status, q.expires_at, q.last_seen_at, room.idle_ttl_seconds, room.state) AS status
         FROM given g
         JOIN queue_tokens q ON q.token_hash = g.gate
         JOIN rooms_in_force room ON room.id = q.room_id

@@ -2,20 +2,18 @@
 -- secret only once its row is committed (the row CALL returns is sent after the COMMIT inside it).
 --
 -- Finds each request's user by API-key digest and inserts a token in the requested room for those
--- with no live one there. A token issued while its room is open or paused takes the room's next
--- place, in the requests' order; one issued while it is scheduled joins the pre-queue (no place)
--- until the opening draws the order (stagedoor_open_rooms). The room's row is locked for the
--- numbering, so an opening and an issue never cross: a token is either in the pre-queue the draw
--- sees or behind it.
+-- with no live one there, its place the next of the room's sequence (stagedoor_room_places), in the
+-- requests' order. No row is locked for it. While the room is `scheduled` the token is in the
+-- pre-queue: the opening shuffles the pre-queue's places among its tokens (stagedoor_open_rooms).
+-- An issue that races the opening — its snapshot still shows the room scheduled, its commit comes
+-- after the draw's snapshot — keeps the place it took, right where it arrived: it gains nothing.
 --
 -- Per request, in order: the user's id (0: no user has the key) and, when a token was inserted, its
--- id, place (0 in the pre-queue), last-seen time and status as clients see it (id 0, place 0, now
--- and '' when none was: the user already has a live token in the room, another request of the
--- batch took one, or the room does not exist — then the status is 'no_room'). Then, per request,
--- its room's state, opening time ('epoch' for none), admitted-through mark, rate and idle TTL ('',
--- 'epoch' and zeros for an unknown room: arrays carry no NULLs to the client), and the transaction's
--- now(). A new token is never yet activated, so its activation and expiry times are
--- NULL and not returned.
+-- id, place, last-seen time and status as clients see it (id 0, place 0, now and '' when none was:
+-- the user already has a live token in the room, another request of the batch took one, or the
+-- room does not exist — then the status is 'no_room'). Then, per request, its room's state, opening
+-- time ('epoch' for none), admitted-through mark, rate and idle TTL ('', 'epoch' and zeros for an
+-- unknown room: arrays carry no NULLs to the client), and the transaction's now().
 CREATE OR REPLACE PROCEDURE stagedoor_issue_tokens(
     p_key_hashes bytea[], p_token_hashes bytea[], p_salts bytea[], p_rooms bigint[],
     OUT o_user_ids bigint[], OUT o_ids bigint[], OUT o_places bigint[], OUT o_last_seen timestamptz[],
@@ -38,25 +36,11 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM queue_tokens q
                           WHERE q.user_id = w.user_id AND q.room_id = w.room_id AND q.status IN ('waiting', 'active'))
         ORDER BY w.user_id, w.room_id, w.n
-    ), counted AS (
-        SELECT room_id, count(*) AS n FROM fresh GROUP BY room_id
-    ), locked AS (
-        -- Places are handed out under each room's row lock, taken in id order (as every writer of
-        -- rooms does), so concurrent batches over several rooms never deadlock.
-        SELECT r.id, c.n FROM rooms r JOIN counted c ON c.room_id = r.id ORDER BY r.id FOR UPDATE OF r
-    ), numbered AS (
-        UPDATE rooms r
-        SET issued_through = r.issued_through + CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END,
-            prequeue = r.prequeue + CASE WHEN r.state = 'scheduled' THEN c.n ELSE 0 END
-        FROM locked c
-        WHERE r.id = c.id
-        RETURNING r.id, r.state, r.issued_through - CASE WHEN r.state = 'scheduled' THEN 0 ELSE c.n END AS base
     ), t AS (
+        -- nextval in the target list is evaluated after the sort: places follow the requests' order.
         INSERT INTO queue_tokens (user_id, room_id, token_hash, salt, place)
-        SELECT f.user_id, f.room_id, f.token_hash, f.salt,
-               CASE WHEN b.state = 'scheduled' THEN NULL
-                    ELSE b.base + row_number() OVER (PARTITION BY f.room_id ORDER BY f.n) END
-        FROM fresh f JOIN numbered b ON b.id = f.room_id
+        SELECT f.user_id, f.room_id, f.token_hash, f.salt, nextval(format('room_places_%s', f.room_id)::regclass)
+        FROM fresh f
         ORDER BY f.n
         ON CONFLICT (user_id, room_id) WHERE status IN ('waiting', 'active') DO NOTHING
         RETURNING queue_tokens.id, queue_tokens.token_hash, queue_tokens.place, queue_tokens.status,
@@ -65,15 +49,13 @@ BEGIN
         SELECT r.n, COALESCE(k.user_id, 0) AS user_id, COALESCE(t.id, 0) AS id, COALESCE(t.place, 0) AS place,
                COALESCE(t.last_seen_at, now()) AS last_seen,
                CASE WHEN room.id IS NULL THEN 'no_room'
-                    ELSE COALESCE(stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, room.idle_ttl_seconds, t.place), '')
+                    ELSE COALESCE(stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, room.idle_ttl_seconds, room.state), '')
                END AS status,
-               -- The state under the row lock: an opening may have come while the issue waited for it.
-               COALESCE(b.state, room.state, '') AS state, COALESCE(room.opens_at, 'epoch') AS opens_at, room.admitted_through, room.admit_per_second, room.idle_ttl_seconds
+               COALESCE(room.state, '') AS state, COALESCE(room.opens_at, 'epoch') AS opens_at, room.admitted_through, room.admit_per_second, room.idle_ttl_seconds
         FROM req r
         LEFT JOIN who k ON k.n = r.n
         LEFT JOIN t ON t.token_hash = r.token_hash
         LEFT JOIN rooms_in_force room ON room.id = r.room_id
-        LEFT JOIN numbered b ON b.id = r.room_id
     )
     SELECT array_agg(a.user_id ORDER BY a.n), array_agg(a.id ORDER BY a.n), array_agg(a.place ORDER BY a.n),
            array_agg(a.last_seen ORDER BY a.n), array_agg(a.status ORDER BY a.n), array_agg(a.state ORDER BY a.n),

@@ -1,15 +1,16 @@
 -- Takes rooms out of `scheduled` and draws their pre-queue's order: every scheduled room whose
 -- `opens_at` has come (p_room_id NULL: the admission leader, before each tick, in a transaction of
--- its own), or one room now, to `p_state` (an
--- operator's PATCH; 'open' or 'paused'). Returns each room it took out and how many tokens it drew.
+-- its own), or one room now, to `p_state` (an operator's PATCH; 'open' or 'paused'). Returns each
+-- room it took out and how many tokens it drew.
 --
--- The fair start: the room's row is locked first (the token issue numbers places under the same
--- lock, stagedoor_issue_tokens), then one statement — with a snapshot taken after the lock, so it
--- sees every token issued while the room was scheduled — gives the pre-queue places 1, 2, … in a
--- uniformly random order (gen_random_uuid(): 122 random bits from the server's strong random
--- source, nothing a client sends), and starts their idle TTL at the opening. Tokens issued after
--- the commit take the places behind. Run twice for one room, the second finds it no longer
--- scheduled and draws nothing: the draw happens once.
+-- The fair start: the room leaves `scheduled` first (its row locked, in id order as every writer of
+-- rooms locks them), then one statement — with a snapshot taken after that, so it sees every token
+-- committed while the room was scheduled — deals the pre-queue's places (the ones its tokens took
+-- on arrival, from the room's sequence) back out to those tokens in a uniformly random order
+-- (gen_random_uuid(): 122 random bits from the server's strong random source, nothing a client
+-- sends), and starts their idle time. Tokens issued after the opening take the places behind. Run
+-- twice for one room, the second finds it no longer scheduled and draws nothing: the draw happens
+-- once.
 CREATE OR REPLACE FUNCTION stagedoor_open_rooms(p_room_id bigint, p_state text DEFAULT 'open')
 RETURNS TABLE (room_id bigint, drawn bigint)
 LANGUAGE plpgsql
@@ -34,21 +35,22 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-    WITH drawn AS (
-        SELECT q.id, q.room_id, row_number() OVER (PARTITION BY q.room_id ORDER BY gen_random_uuid()) AS n
-        FROM queue_tokens q
-        WHERE q.room_id = ANY (v_ids) AND q.status = 'waiting' AND q.place IS NULL
-    ), placed AS (
-        UPDATE queue_tokens q SET place = d.n, last_seen_at = now()
-        FROM drawn d WHERE q.id = d.id
+    WITH pre AS (
+        SELECT q.id, q.room_id, q.place FROM queue_tokens q
+        WHERE q.room_id = ANY (v_ids) AND q.status = 'waiting'
+    ), shuffled AS (
+        SELECT p.id, p.room_id, row_number() OVER (PARTITION BY p.room_id ORDER BY gen_random_uuid()) AS n FROM pre p
+    ), places AS (
+        SELECT p.room_id, p.place, row_number() OVER (PARTITION BY p.room_id ORDER BY p.place) AS n FROM pre p
+    ), dealt AS (
+        UPDATE queue_tokens q SET place = pl.place, last_seen_at = now()
+        FROM shuffled sh JOIN places pl ON pl.room_id = sh.room_id AND pl.n = sh.n
+        WHERE q.id = sh.id
         RETURNING q.room_id
-    ), counted AS (
-        SELECT p.room_id, count(*) AS n FROM placed p GROUP BY p.room_id
     ), marked AS (
-        UPDATE rooms r SET issued_through = r.issued_through + COALESCE(c.n, 0), prequeue = 0
-        FROM unnest(v_ids) AS v(id) LEFT JOIN counted c ON c.room_id = v.id
-        WHERE r.id = v.id
-        RETURNING r.id, COALESCE(c.n, 0)
+        SELECT v.id, count(d.room_id) AS drawn
+        FROM unnest(v_ids) AS v(id) LEFT JOIN dealt d ON d.room_id = v.id
+        GROUP BY v.id
     )
     SELECT * FROM marked;
 END

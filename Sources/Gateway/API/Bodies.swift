@@ -47,7 +47,7 @@ struct TokenView {
             return
         }
         let ceiling = max(1, Int(row.idleTTL / 4))
-        guard let place = row.place else {
+        guard let place = row.place, row.roomState != "scheduled" else {
             // The pre-queue: no place until the draw at the opening.
             position = nil
             etaSeconds = nil

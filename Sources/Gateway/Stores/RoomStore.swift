@@ -185,7 +185,7 @@ struct RoomStore: Sendable {
         let rows = try await connection.query("""
             SELECT r.id, r.name, COALESCE((SELECT array_agg(c.id ORDER BY c.id) FROM concerts c WHERE c.room_id = r.id), '{}'),
                    r.state, r.opens_at, r.opened_at, r.admit_per_second, r.max_active, r.active_ttl_seconds, r.idle_ttl_seconds,
-                   CASE WHEN r.state = 'scheduled' THEN r.prequeue ELSE GREATEST(r.issued_through - r.admitted_through, 0) END,
+                   GREATEST(COALESCE(pg_sequence_last_value(format('room_places_%s', r.id)::regclass), 0) - r.admitted_through, 0),
                    r.active_count, r.admitted_total, r.expired_total
             FROM rooms_in_force r
             WHERE \(id ?? 0) = 0 OR r.id = \(id ?? 0)

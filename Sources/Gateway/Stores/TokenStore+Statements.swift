@@ -9,7 +9,7 @@ extension TokenStore {
         static let columns = """
             t.id, t.user_id, t.room_id, t.place, t.status, t.activated_at, t.expires_at, t.last_seen_at, t.salt,
             now(), r.state, r.opens_at, r.admitted_through, r.admit_per_second, r.idle_ttl_seconds,
-            stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, r.idle_ttl_seconds, t.place)
+            stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, r.idle_ttl_seconds, r.state)
             """
 
 
@@ -129,7 +129,7 @@ extension TokenStore {
             UPDATE queue_tokens t SET status = 'expired', ended_at = now()
             FROM rooms_in_force r
             WHERE r.id = t.room_id AND t.user_id = \(userID) AND t.room_id = \(roomID) AND t.status IN ('waiting', 'active')
-              AND stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, r.idle_ttl_seconds, t.place) = 'expired'
+              AND stagedoor_token_status(t.status, t.expires_at, t.last_seen_at, r.idle_ttl_seconds, r.state) = 'expired'
             """
         }
 

@@ -9,7 +9,8 @@ struct TokenRow: Sendable {
     let id: Int64
     let userID: Int64
     let roomID: Int64
-    /// Its place in the room's line; nil in the pre-queue (before the room's opening draw).
+    /// Its place in the room's line: in the pre-queue (its room `scheduled`) the place it took on
+    /// arrival, which the opening's draw deals out again.
     let place: Int64?
     let status: String
     let activatedAt: Date?

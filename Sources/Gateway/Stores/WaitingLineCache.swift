@@ -7,8 +7,8 @@ import Synchronization
 /// Only a *waiting* token is answered from memory, and only while that answer cannot be wrong:
 /// - its room's line (state and `admitted_through`) was read less than `lineFreshness` ago, and
 ///   admission has not reached the token (a token is admitted only once `admitted_through` passes
-///   its place, so a stale reading shows a longer line, never a shorter one); a token in the
-///   pre-queue only while that reading still shows the room scheduled (the opening gives it a place);
+///   its place, so a stale reading shows a longer line, never a shorter one); a token read while
+///   its room was scheduled only while the room still reads scheduled (the opening deals it a new place);
 /// - its `last_seen_at` was written less than the touch interval ago (min(30 s, idle TTL / 4)), so the
 ///   queue worker cannot have expired it as idle, and the poll that is due to write it goes to the
 ///   database.
@@ -28,6 +28,8 @@ final class WaitingLineCache: Sendable {
         let userID: Int64
         let roomID: Int64
         let place: Int64?
+        /// Read while its room was scheduled: its place is not yet drawn.
+        let inPreQueue: Bool
         /// When `last_seen_at` was last written, on this process's clock (no clock skew with the server).
         let lastSeen: ContinuousClock.Instant
     }
@@ -53,10 +55,10 @@ final class WaitingLineCache: Sendable {
             guard let entry = state.entries[hash], entry.userID == userID, let line = state.lines[entry.roomID],
                   line.readAt.duration(to: now) < lineFreshness
             else { return nil }
-            if let place = entry.place {
-                guard place > line.admittedThrough else { return nil }
-            } else {
+            if entry.inPreQueue {
                 guard line.state == "scheduled" else { return nil }
+            } else {
+                guard let place = entry.place, place > line.admittedThrough else { return nil }
             }
             let sinceSeen = entry.lastSeen.duration(to: now)
             guard sinceSeen < .seconds(TokenRow.touchInterval(idleTTL: line.idleTTL)) else { return nil }
@@ -87,7 +89,7 @@ final class WaitingLineCache: Sendable {
             let age = touched ? 0 : max(0, row.now.timeIntervalSince(row.lastSeenAt))
             if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
             state.entries[hash] = Entry(id: row.id, userID: row.userID, roomID: row.roomID, place: row.place,
-                                        lastSeen: now - .seconds(age))
+                                        inPreQueue: row.roomState == "scheduled", lastSeen: now - .seconds(age))
         }
     }
 }
