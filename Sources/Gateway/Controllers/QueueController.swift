@@ -22,6 +22,8 @@ struct QueueController<Context: RequestContext> {
         return try JSONBody.response(room.publicView, headers: [.cacheControl: "max-age=1"])
     }
 
+    /// `{"roomId": 2}`; absent or null means room 1. Plain bodies skip `JSONDecoder` (``IntegerFields``):
+    /// every fan of a room's on-sale sends one.
     struct IssueRequest: Decodable { let roomId: Int64? }
 
     func issue(_ request: Request) async throws -> Response {
@@ -64,4 +66,15 @@ struct QueueController<Context: RequestContext> {
 extension HTTPField.Name {
     /// `X-Queue-Token`: the waiting-room token.
     static let queueToken = HTTPField.Name("X-Queue-Token")!
+}
+
+/// The fields of `POST /v1/queue/tokens`'s body (a generic type's nested types cannot store statics).
+private let issueFields = IntegerFields(["roomId"])
+
+extension QueueController.IssueRequest: IntegerFieldsDecodable {
+    static var integerFields: IntegerFields { issueFields }
+    init?(integerValues values: [Int64]) {
+        guard values.count == 1 else { return nil }
+        self.init(roomId: values[0])
+    }
 }
