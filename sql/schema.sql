@@ -8,7 +8,7 @@
 -- Name: stagedoor_admission_tick(double precision, double precision, integer, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.stagedoor_admission_tick(p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer, p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision) RETURNS TABLE(room_id bigint, state text, admitted integer, expired_active integer, expired_idle integer, active integer, waiting bigint, admitted_through bigint)
+CREATE FUNCTION public.stagedoor_admission_tick(p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer, p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision) RETURNS TABLE(room_id bigint, state text, admitted integer, expired_active integer, expired_idle integer, active integer, waiting bigint, admitted_through bigint, admit_per_second double precision)
     LANGUAGE plpgsql
     SET jit TO 'off'
     AS $$
@@ -105,13 +105,13 @@ BEGIN
         LEFT JOIN per_room pr ON pr.room_id = p.id
         LEFT JOIN expired e ON e.room_id = p.id
         WHERE r.id = l.id
-        RETURNING r.id, r.state, r.admitted_through, r.active_count,
+        RETURNING r.id, r.state, r.admitted_through, r.active_count, p.rate,
                   COALESCE(pr.n, 0) AS n, COALESCE(e.a, 0) AS a, COALESCE(e.i, 0) AS i
     )
     SELECT m.id, m.state, m.n, m.a, m.i, m.active_count,
            -- Places handed out and not yet passed: in a scheduled room, its whole pre-queue.
            GREATEST(COALESCE(pg_sequence_last_value(format('room_places_%s', m.id)::regclass), 0) - m.admitted_through, 0),
-           m.admitted_through
+           m.admitted_through, m.rate
     FROM marked m
     ORDER BY m.id;
 END

@@ -10,12 +10,16 @@ func buildGateway(settings: Settings) -> [any Service] {
     let process = "gateway"
     let client = Database.makeClient(settings, process: process)
     let parts = GatewayParts(settings: settings, client: client)
+    // The stream keeper last: the first to stop, it ends every open stream, so the HTTP server's
+    // graceful shutdown does not wait for them.
     return [client] + parts.services + [buildApplication(settings: settings, client: client, parts: parts)]
+        + [StreamKeeper(line: parts.line, client: client, logger: Observability.logger(process, "streams"))]
 }
 
 /// What the routes share with the gateway's background services.
 struct GatewayParts: Sendable {
     let board = ReplyBoard()
+    let line: LiveLine
     let coalescer: NotifyCoalescer?
     let listener: NotificationListener
     let jobs: JobStore
@@ -30,13 +34,25 @@ struct GatewayParts: Sendable {
             }
             : nil
         let board = self.board
+        let line = LiveLine(maxStreams: settings.maxStreams)
+        self.line = line
         self.coalescer = coalescer
         self.jobs = JobStore(client: client, coalescer: coalescer, logger: Observability.logger("gateway", "jobs"))
         self.bookingJobs = BookingJobs(jobs: jobs)
         self.listener = NotificationListener(
-            url: settings.databaseURL, channels: [JobStore.doneChannel], applicationName: "stagedoor-gateway-replies",
-            logger: Observability.logger("gateway", "replies"),
-            onConnect: { board.rescan() }, onNotification: { _, payload in board.finished(payload: payload) })
+            url: settings.databaseURL, channels: [JobStore.doneChannel, AdmissionNotice.channel],
+            applicationName: "stagedoor-gateway-replies", logger: Observability.logger("gateway", "replies"),
+            onConnect: {
+                board.rescan()
+                Task { await line.reload(client, logger: Observability.logger("gateway", "streams")) }
+            },
+            onNotification: { channel, payload in
+                if channel == AdmissionNotice.channel {
+                    line.apply(AdmissionNotice.parse(payload))
+                } else {
+                    board.finished(payload: payload)
+                }
+            })
     }
 
     /// The background services the routes need running.
@@ -77,6 +93,8 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     OpenAPIDocument.addRoute(to: router)
     UsersController(users: UserStore(database: database)).addRoutes(to: router)
     QueueController(auth: auth, tokens: tokens, rooms: rooms).addRoutes(to: router)
+    let events = TokenEvents(auth: auth, tokens: tokens, line: parts.line)
+    router.get(RouterPath(Routes.tokenEvents)) { request, _ in try await events.stream(request) }
     CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: catalog).addRoutes(to: router)
     AdminController(adminKey: settings.adminKey, catalog: catalog, rooms: rooms).addRoutes(to: router)
     PointsController(auth: auth, database: database, replies: replies).addRoutes(to: router)

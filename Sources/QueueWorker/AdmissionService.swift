@@ -46,6 +46,9 @@ struct AdmissionService: Service {
     private func lead(on connection: PostgresConnection) async throws {
         var leading = false
         var next = ContinuousClock.now
+        // What gateways were last told of each room; empty after (re)gaining leadership, so the first
+        // tick announces every room.
+        var announced: [Int64: AdmissionNotice] = [:]
         while !Task.isCancelled {
             if !leading {
                 leading = try await connection.closing(after: .seconds(10)) {
@@ -56,6 +59,7 @@ struct AdmissionService: Service {
                     return acquired
                 }
                 if leading {
+                    announced = [:]
                     QueueMetrics.leader.record(1)
                     logger.info("became admission leader")
                 }
@@ -65,6 +69,15 @@ struct AdmissionService: Service {
                     try await tick(on: connection)
                 }
                 QueueMetrics.record(rooms)
+                let changed = rooms.map(\.notice).filter { announced[$0.roomID] != $0 }
+                if !changed.isEmpty {
+                    try await connection.closing(after: .seconds(10)) {
+                        for payload in AdmissionNotice.payloads(changed) {
+                            try await connection.query("SELECT pg_notify(\(AdmissionNotice.channel), \(payload))", logger: logger)
+                        }
+                    }
+                    for notice in changed { announced[notice.roomID] = notice }
+                }
                 next += settings.queueTick
             } else {
                 next += settings.queueTick / 2

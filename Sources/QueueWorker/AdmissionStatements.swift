@@ -1,4 +1,5 @@
 import PostgresNIO
+import Shared
 
 /// The admission tick's statements, run by the leader on its own session.
 enum AdmissionStatements {
@@ -14,6 +15,13 @@ enum AdmissionStatements {
         /// them); the pre-queue's size while the room is scheduled.
         let waiting: Int64
         let admittedThrough: Int64
+        /// The rate in force.
+        let admitPerSecond: Double
+
+        /// What gateways are told of this room (`AdmissionNotice`).
+        var notice: AdmissionNotice {
+            AdmissionNotice(roomID: roomID, admittedThrough: admittedThrough, state: state, admitPerSecond: admitPerSecond)
+        }
     }
 
     /// Opens the scheduled rooms whose time has come, drawing each one's pre-queue
@@ -25,16 +33,17 @@ enum AdmissionStatements {
     /// expires, admits. The settings are the defaults of rooms without their own.
     static func tick(tick: Double, admitPerSecond: Double, maxActive: Int, activeTTL: Double, idleTTL: Double) -> PostgresQuery {
         """
-        SELECT room_id, state, admitted, expired_active, expired_idle, active, waiting, admitted_through
+        SELECT room_id, state, admitted, expired_active, expired_idle, active, waiting, admitted_through, admit_per_second
         FROM stagedoor_admission_tick(\(tick), \(admitPerSecond), \(maxActive)::int, \(activeTTL), \(idleTTL))
         """
     }
 
     static func decode(_ row: PostgresRow) throws -> RoomTick {
-        let (room, state, admitted, expiredActive, expiredIdle, active, waiting, through) =
-            try row.decode((Int64, String, Int, Int, Int, Int, Int64, Int64).self)
+        let (room, state, admitted, expiredActive, expiredIdle, active, waiting, through, rate) =
+            try row.decode((Int64, String, Int, Int, Int, Int, Int64, Int64, Double).self)
         return RoomTick(roomID: room, state: state, admitted: admitted, expiredActive: expiredActive,
-                        expiredIdle: expiredIdle, active: active, waiting: waiting, admittedThrough: through)
+                        expiredIdle: expiredIdle, active: active, waiting: waiting, admittedThrough: through,
+                        admitPerSecond: rate)
     }
 
     /// Takes the admission leadership if nobody holds it (a session lock: it ends with the session).

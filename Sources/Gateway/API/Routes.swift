@@ -4,6 +4,7 @@ enum Routes {
     static let users = "/v1/users"
     static let queueTokens = "/v1/queue/tokens"
     static let currentToken = "/v1/queue/tokens/current"
+    static let tokenEvents = "/v1/queue/tokens/current/events"
     static let concerts = "/v1/concerts"
     static let concertSchedules = "/v1/concerts/{concertId}/schedules"
     static let scheduleSeats = "/v1/schedules/{scheduleId}/seats"
@@ -24,7 +25,7 @@ enum Routes {
     static let all: [(method: String, path: String)] = [
         ("POST", users),
         ("POST", queueTokens),
-        ("GET", currentToken),
+        ("GET", currentToken), ("GET", tokenEvents),
         ("GET", concerts), ("GET", concertSchedules), ("GET", scheduleSeats),
         ("GET", room),
         ("POST", adminConcerts),

@@ -24,6 +24,7 @@ extension Settings {
         replyTimeout = try reader.seconds("REPLY_TIMEOUT", default: 5, allowZero: true)
         requestTimeout = try reader.seconds("REQUEST_TIMEOUT", default: 10)
         rateLimit = try reader.double("RATE_LIMIT", default: 50, in: 0...1_000_000)
+        maxStreams = try reader.int("MAX_STREAMS", default: 50_000, in: 0...10_000_000)
         jobRetention = try reader.seconds("JOB_RETENTION", default: 86400)
         startupTimeout = try reader.seconds("STARTUP_TIMEOUT", default: 30, allowZero: true)
         shutdownTimeout = try reader.seconds("SHUTDOWN_TIMEOUT", default: 30)
@@ -42,7 +43,7 @@ extension Settings {
     public static let keys: [String] = [
         "DATABASE_URL", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
-        "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "JOB_RETENTION",
+        "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "MAX_STREAMS", "JOB_RETENTION",
         "STARTUP_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",
         "EVENT_LOOPS",
     ]

@@ -43,6 +43,9 @@ public struct Settings: Sendable, Equatable {
     /// `RATE_LIMIT`: requests per second one API key may send to one gateway (bursts of twice that),
     /// beyond which it gets `429 rate_limited`; 0 = no limit. Default 50.
     public var rateLimit: Double
+    /// `MAX_STREAMS`: most open live-update streams per gateway; past it `503` + `Retry-After`, and
+    /// clients poll. Default 50,000.
+    public var maxStreams: Int
     /// `JOB_RETENTION`: finished jobs (and their idempotency keys) are deleted after this, seconds. Default 86400.
     public var jobRetention: Duration
     /// `STARTUP_TIMEOUT`: how long to retry an unreachable database at start, seconds. Default 30.

@@ -21,6 +21,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "REPLY_TIMEOUT: seconds the gateway waits for a job before 202 (5)") var replyTimeout: String?
     @Option(help: "REQUEST_TIMEOUT: seconds of database work before 503 (10)") var requestTimeout: String?
     @Option(help: "RATE_LIMIT: requests/s per API key per gateway before 429, bursts of twice that (50; 0 = none)") var rateLimit: String?
+    @Option(help: "MAX_STREAMS: most open live-update streams per gateway; past it 503 and clients poll (50000)") var maxStreams: String?
     @Option(help: "JOB_RETENTION: seconds finished jobs are kept (86400)") var jobRetention: String?
     @Option(help: "STARTUP_TIMEOUT: seconds to retry the database at start (30)") var startupTimeout: String?
     @Option(help: "SHUTDOWN_TIMEOUT: seconds a graceful shutdown may take before the process exits 1 (30)") var shutdownTimeout: String?
@@ -42,7 +43,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
             ("WORKER_BATCH", workerBatch), ("WORKER_CONCURRENCY", workerConcurrency),
             ("POLL_INTERVAL", pollInterval), ("JOB_MAX_ATTEMPTS", jobMaxAttempts),
             ("NOTIFY_COALESCE", notifyCoalesce), ("REPLY_TIMEOUT", replyTimeout),
-            ("REQUEST_TIMEOUT", requestTimeout), ("RATE_LIMIT", rateLimit), ("JOB_RETENTION", jobRetention),
+            ("REQUEST_TIMEOUT", requestTimeout), ("RATE_LIMIT", rateLimit), ("MAX_STREAMS", maxStreams), ("JOB_RETENTION", jobRetention),
             ("STARTUP_TIMEOUT", startupTimeout), ("SHUTDOWN_TIMEOUT", shutdownTimeout), ("DB_POOL_SIZE", dbPoolSize), ("METRICS_PORT", metricsPort),
             ("LOG_LEVEL", logLevel), ("LOG_FORMAT", logFormat), ("EXECUTOR", executor),
             ("EVENT_LOOPS", eventLoops),

@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Shared
+
+/// `GET /v1/queue/tokens/current/events`: the poll's JSON pushed as it changes (server-sent events).
+/// The first event at once; then one whenever the token's status, position, ETA or room state
+/// changes, at most one per admission notice; `: keep-alive` every 15 s; the stream ends after the
+/// event that shows a status other than `waiting`. The place is computed from the room's mark in
+/// memory (``LiveLine``); the database is read again only when admission has reached the token.
+struct TokenEvents: Sendable {
+    let auth: Authenticator
+    let tokens: TokenStore
+    let line: LiveLine
+    static let keepAlive: Duration = .seconds(15)
+
+    func stream(_ request: Request) async throws -> Response {
+        let caller = try await auth.authenticate(request)
+        guard let token = QueueGate.tokenHeader(request), let first = try await tokens.poll(token: token, userID: caller.userID)
+        else { throw Problem.queueTokenInvalid }
+        let stream: UInt64? = try {
+            guard first.effectiveStatus == "waiting" else { return nil }
+            guard let id = line.open(tokenID: first.id, roomID: first.roomID) else {
+                var problem = Problem.unavailable("This gateway holds as many live streams as it may; poll GET /v1/queue/tokens/current.")
+                problem.headers[.retryAfter] = "5"
+                throw problem
+            }
+            return id
+        }()
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        return Response(status: .ok, headers: headers, body: ResponseBody { [line, tokens] writer in
+            defer { if let stream { line.close(stream) } }
+            do {
+                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    try await Self.run(first: first, token: token, userID: caller.userID, stream: stream, line: line,
+                                       tokens: tokens, writer: &writer)
+                }
+            } catch is CancellationError {
+                return  // the client went away
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private static func run(first: TokenRow, token: String, userID: Int64, stream: UInt64?, line: LiveLine,
+                            tokens: TokenStore, writer: inout some ResponseBodyWriter) async throws {
+        var row = first
+        var sent: String?
+        var eventID = 0
+        var seen: UInt64 = 0
+        while true {
+            let view = TokenView(row: Self.current(row, line: line), token: token)
+            if view.json != sent {
+                eventID += 1
+                sent = view.json
+                try await writer.write(ByteBuffer(string: "event: token\nid: \(eventID)\ndata: \(view.json)\n\n"))
+            }
+            guard view.status == "waiting", let stream else { return }
+            let (wake, changes) = await line.wait(stream, seen: seen, quiet: keepAlive)
+            seen = changes
+            switch wake {
+            case .quiet:
+                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+            case .closed:
+                return  // the client went away, or the gateway is shutting down (the client reconnects elsewhere)
+            case .moved:
+                break
+            }
+            // Admission reached the token's place (or passed it, had the token left), or the pre-queue
+            // was drawn: read what the token is now.
+            if let mark = line.mark(room: row.roomID),
+               (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max) {
+                guard let fresh = try await tokens.find(token: token), fresh.userID == userID else { return }
+                row = fresh
+            }
+        }
+    }
+
+    /// The token as the room's current mark shows it (a mark never moves back).
+    static func current(_ row: TokenRow, line: LiveLine) -> TokenRow {
+        guard row.status == "waiting", let mark = line.mark(room: row.roomID), mark.admittedThrough >= row.admittedThrough else {
+            return row
+        }
+        return TokenRow(
+            id: row.id, userID: row.userID, roomID: row.roomID, place: row.place, status: row.status,
+            activatedAt: row.activatedAt, expiresAt: row.expiresAt, lastSeenAt: row.lastSeenAt, salt: row.salt, now: Date(),
+            roomState: mark.state, opensAt: row.opensAt, admittedThrough: mark.admittedThrough,
+            admitPerSecond: mark.admitPerSecond, idleTTL: row.idleTTL, effectiveStatus: row.effectiveStatus)
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+import Shared
+import Synchronization
+
+/// This gateway's live view of every room's line, kept from the admission leader's `admission`
+/// notices (and re-read from the database whenever the listener (re)connects: notices are hints),
+/// and the open live-update streams it moves on: a notice for a room wakes that room's streams,
+/// which compute their place in memory. So the database work for streams does not grow with their
+/// number: one notice per tick for all of them, and one batched touch per interval
+/// (``StreamKeeper``) that keeps their tokens from idle expiry.
+final class LiveLine: Sendable {
+    /// A room's line as last announced.
+    struct Mark: Sendable, Equatable {
+        var admittedThrough: Int64
+        var state: String
+        var admitPerSecond: Double
+    }
+
+    /// Why a stream's wait ended.
+    enum Wake: Sendable {
+        /// Its room's mark changed.
+        case moved
+        /// Nothing happened for the keep-alive interval.
+        case quiet
+        /// The stream was closed (its client went away, or the gateway is shutting down).
+        case closed
+    }
+
+    /// An open stream: its token (for the touch), its room, how many of its room's changes it has
+    /// been told of, and its wait, while it waits.
+    private struct Listener {
+        let tokenID: Int64
+        let roomID: Int64
+        var changes: UInt64 = 0
+        var waiter: CheckedContinuation<Wake, Never>?
+    }
+
+    private struct State {
+        var marks: [Int64: Mark] = [:]
+        var listeners: [UInt64: Listener] = [:]
+        var nextID: UInt64 = 0
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    let maxStreams: Int
+    /// `stagedoor_gateway_open_streams`.
+    private let openGauge = Gauge(label: "stagedoor_gateway_open_streams")
+
+    init(maxStreams: Int) {
+        self.maxStreams = maxStreams
+        openGauge.record(0)
+    }
+
+    /// The room's line as last announced, if any notice or read has told of it.
+    func mark(room: Int64) -> Mark? {
+        state.withLock { $0.marks[room] }
+    }
+
+    /// Takes notices in: marks only move forward (a late or repeated notice never moves a line back),
+    /// and the streams of every room whose mark changed are woken.
+    func apply(_ notices: [AdmissionNotice]) {
+        let woken = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
+            var changed = Set<Int64>()
+            for notice in notices {
+                let new = Mark(admittedThrough: notice.admittedThrough, state: notice.state, admitPerSecond: notice.admitPerSecond)
+                if let old = state.marks[notice.roomID] {
+                    guard old != new, new.admittedThrough >= old.admittedThrough else { continue }
+                }
+                state.marks[notice.roomID] = new
+                changed.insert(notice.roomID)
+            }
+            guard !changed.isEmpty else { return [] }
+            var woken: [CheckedContinuation<Wake, Never>] = []
+            for (id, listener) in state.listeners where changed.contains(listener.roomID) {
+                state.listeners[id]?.changes += 1
+                if let waiter = listener.waiter {
+                    woken.append(waiter)
+                    state.listeners[id]?.waiter = nil
+                }
+            }
+            return woken
+        }
+        for waiter in woken { waiter.resume(returning: .moved) }
+    }
+
+    /// Re-reads every room's mark (after the listener (re)connects: notices sent while it was away are lost).
+    func reload(_ client: PostgresClient, logger: Logger) async {
+        do {
+            var notices: [AdmissionNotice] = []
+            for try await (id, through, roomState, rate) in try await client.query(
+                "SELECT id, admitted_through, state, admit_per_second FROM rooms_in_force", logger: logger)
+                .decode((Int64, Int64, String, Double).self) {
+                notices.append(AdmissionNotice(roomID: id, admittedThrough: through, state: roomState, admitPerSecond: rate))
+            }
+            apply(notices)
+        } catch {
+            logger.warning("could not re-read the rooms' marks", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
+    /// A new stream for `tokenID` in `roomID`; nil past `maxStreams` or once the gateway is shutting down.
+    func open(tokenID: Int64, roomID: Int64) -> UInt64? {
+        state.withLock { state -> UInt64? in
+            guard !state.closed, state.listeners.count < maxStreams else { return nil }
+            state.nextID += 1
+            state.listeners[state.nextID] = Listener(tokenID: tokenID, roomID: roomID)
+            openGauge.record(state.listeners.count)
+            return state.nextID
+        }
+    }
+
+    /// Waits until the stream's room changes after the `seen`-th change it was told of, or `quiet`
+    /// passes, or the stream closes (also when the waiting task is cancelled: its client went away).
+    /// Returns why, and the number of changes seen.
+    func wait(_ id: UInt64, seen: UInt64, quiet: Duration) async -> (wake: Wake, changes: UInt64) {
+        let timer = Task {
+            try? await Task.sleep(for: quiet)
+            if !Task.isCancelled { self.resume(id, with: .quiet) }
+        }
+        defer { timer.cancel() }
+        let wake = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
+                let now = state.withLock { state -> Wake? in
+                    guard !state.closed, let listener = state.listeners[id] else { return .closed }
+                    if listener.changes != seen { return .moved }
+                    state.listeners[id]?.waiter = continuation
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            self.resume(id, with: .closed)
+        }
+        return (wake, state.withLock { $0.listeners[id]?.changes ?? seen })
+    }
+
+    /// Ends the stream's wait, if it is waiting.
+    private func resume(_ id: UInt64, with wake: Wake) {
+        let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
+            let waiter = state.listeners[id]?.waiter
+            state.listeners[id]?.waiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: wake)
+    }
+
+    /// Forgets a stream (it ended, or its client went away).
+    func close(_ id: UInt64) {
+        let waiter = state.withLock { state -> CheckedContinuation<Wake, Never>? in
+            let listener = state.listeners.removeValue(forKey: id)
+            openGauge.record(state.listeners.count)
+            return listener?.waiter
+        }
+        waiter?.resume(returning: .closed)
+    }
+
+    /// Ends every stream and takes no more (graceful shutdown: their clients reconnect elsewhere).
+    func closeAll() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
+            state.closed = true
+            var waiters: [CheckedContinuation<Wake, Never>] = []
+            for (id, listener) in state.listeners {
+                if let waiter = listener.waiter { waiters.append(waiter) }
+                state.listeners[id]?.waiter = nil
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: .closed) }
+    }
+
+    /// The tokens of the open streams.
+    var listeningTokens: [Int64] {
+        state.withLock { $0.listeners.values.map(\.tokenID) }
+    }
+
+    /// How many streams are open.
+    var openCount: Int { state.withLock { $0.listeners.count } }
+}
