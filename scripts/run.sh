@@ -2,6 +2,8 @@
 # The run command: PostgreSQL (a local data dir in .data/ when DATABASE_URL is unset), a release
 # build, then gateway + queue worker + payment worker in the foreground. Ctrl-C stops all of it.
 set -euo pipefail
+# Each open live-update stream is a connection: let the gateways hold many (up to the hard limit).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 . scripts/demo.sh

@@ -4,6 +4,8 @@
 # PostgreSQL. Beside each figure: where the CPU went (seconds of CPU per second of run, by process
 # kind), the machine's idle share, and Postgres commits/s — which say where it saturates.
 set -euo pipefail
+# Each open live-update stream is a connection: let the gateways hold many (up to the hard limit).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 pg_ensure_installed

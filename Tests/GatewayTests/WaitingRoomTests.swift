@@ -223,7 +223,8 @@ struct WaitingRoomTests {
             try await db.query("INSERT INTO rooms (name, state, opened_at) SELECT 'r' || n, 'open', now() FROM generate_series(1, 1000) n")
             try await db.query("ANALYZE rooms")
             let manyRooms = try await buffersTouched()
-            #expect(manyRooms.buffers <= small.buffers + 2, "buffers: \(small.buffers) with one room vs \(manyRooms.buffers) with 1,001")
+            // (The rooms' index gains a level or two: a few buffers, not one per room.)
+            #expect(manyRooms.buffers <= small.buffers + 5, "buffers: \(small.buffers) with one room vs \(manyRooms.buffers) with 1,001")
             let poll = try await api.call(.get, "/v1/queue/tokens/current", key: user.key, token: token)
             #expect(poll["position"] as? Int == 1)
         }

@@ -12,6 +12,8 @@
 # Settings of the processes come from the environment (ADMIT_PER_SECOND, WORKER_BATCH, …).
 # State lives in $STAGEDOOR_LOCAL_DIR (default .run/local): pids, logs, nginx config, Postgres data.
 set -euo pipefail
+# Each open live-update stream is a connection: let the gateways hold many (up to the hard limit).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 cd "$(dirname "$0")/../.."
 . scripts/postgres.sh
 . scripts/demo.sh
