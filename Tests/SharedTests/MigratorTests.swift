@@ -59,6 +59,18 @@ struct MigratorTests {
         }
     }
 
+    @Test("a file the server refuses stops the pass with one line naming the file and the server's words")
+    func refusedFileNamed() async throws {
+        try await withEmptyDatabase { client in
+            let broken = Migrations.functions + [SchemaFile(name: "functions/zz_broken.sql", sql: "SELECT no_such_function();")]
+            await #expect {
+                try await Migrator(functions: broken, logger: logger).migrate(client)
+            } throws: { error in
+                "\(error)".contains("sql/functions/zz_broken.sql could not be applied: function no_such_function() does not exist")
+            }
+        }
+    }
+
     @Test("a migration whose text changed after it was applied is refused with a line that says what to do")
     func changedMigrationRefused() async throws {
         try await withEmptyDatabase { client in

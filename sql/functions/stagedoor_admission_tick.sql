@@ -16,6 +16,8 @@
 -- Statements are set-based over all rooms: admission picks each room's next tokens by index
 -- (room_id, place), the active count reads the partial index of active tokens, and the expiry scans
 -- only rows older than the shortest idle TTL of any room.
+-- Dropped first: CREATE OR REPLACE cannot change the columns a function returns, and this one's grow.
+DROP FUNCTION IF EXISTS stagedoor_admission_tick(double precision, double precision, integer, double precision, double precision);
 CREATE OR REPLACE FUNCTION stagedoor_admission_tick(
     p_tick_seconds double precision, p_admit_per_second double precision, p_max_active integer,
     p_active_ttl_seconds double precision, p_idle_ttl_seconds double precision)

@@ -93,6 +93,10 @@ public struct Migrator: Sendable {
             try await connection.run("COMMIT", logger: logger)
         } catch {
             await connection.rollbackOrClose(within: .seconds(5), logger: logger)
+            // The server's own words, and which file: a bare PSQLError prints a generic description.
+            if let error = error as? PSQLError, let message = error.serverInfo?[.message] {
+                throw StartupError(message: "sql/\(file.name) could not be applied: \(message)")
+            }
             throw error
         }
         logger.info("applied migration", metadata: ["migration": "\(file.name)"])
