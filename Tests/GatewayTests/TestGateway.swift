@@ -37,6 +37,10 @@ enum TestGateway {
                         return nil
                     }
                 }
+                group.addTask {
+                    try await StreamKeeper(line: parts.line, client: client, logger: Logger(label: "test.streams")).run()
+                    return nil
+                }
                 if admission {
                     group.addTask {
                         try await AdmissionService(settings: settings, logger: Logger(label: "test.admission")).run()

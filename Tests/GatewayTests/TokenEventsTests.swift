@@ -57,6 +57,25 @@ struct TokenEventsTests {
         }
     }
 
+    @Test("a listening token is kept from idle expiry; a silent one in the same room expires")
+    func listeningKeepsTokenSeen() async throws {
+        try await TestGateway.run(["QUEUE_TICK": "0.2"], admission: true) { api, db in
+            try await db.query("UPDATE rooms SET state = 'paused', idle_ttl_seconds = 4 WHERE id = 1")
+            let silent = try await api.newUser("silent")
+            _ = try await api.token(silent.key)
+            let listener = try await api.newUser("listener")
+            let token = try #require(try await api.token(listener.key)["token"] as? String)
+            let opener = Task {
+                try await Task.sleep(for: .seconds(8))
+                try await db.query("UPDATE rooms SET state = 'open' WHERE id = 1")
+            }
+            let reply = try await api.call(.get, "/v1/queue/tokens/current/events", key: listener.key, token: token)
+            try await opener.value
+            #expect(Self.events(reply.text).last?.json["status"] as? String == "active", "\(reply.text)")
+            #expect(try await db.scalar("SELECT status FROM queue_tokens WHERE user_id = \(silent.id)", as: String.self) == "expired")
+        }
+    }
+
     @Test("an active token's stream is one event; errors before the stream are problem JSON; past MAX_STREAMS 503 with Retry-After")
     func limitsAndErrors() async throws {
         try await TestGateway.run(["MAX_STREAMS": "0"]) { api, db in

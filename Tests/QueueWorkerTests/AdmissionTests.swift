@@ -323,6 +323,9 @@ struct RoomsConcurrencyTests {
                         _ = try await db.column("SELECT room_id FROM stagedoor_admission_tick(0.05, 200, 100000, 600, 120)", as: Int64.self)
                     } catch where Task.isCancelled {
                         return
+                    } catch {
+                        print("the leader's statements failed: \(String(reflecting: error))")
+                        throw error
                     }
                     try? await Task.sleep(for: .milliseconds(20))
                 }
@@ -337,10 +340,16 @@ struct RoomsConcurrencyTests {
                             let tokens = (0..<20).map { _ in ByteBuffer(bytes: Secrets.randomBytes(32)) }
                             let salts = (0..<20).map { _ in ByteBuffer(bytes: Secrets.randomBytes(16)) }
                             let chosen = (0..<20).map { _ in rooms.randomElement()! }
-                            let answer = try await db.column("""
-                                CALL stagedoor_issue_tokens(\(keys)::bytea[], \(tokens)::bytea[], \(salts)::bytea[], \(chosen)::bigint[],
-                                                            NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-                                """, as: [Int64].self)
+                            let answer: [[Int64]]
+                            do {
+                                answer = try await db.column("""
+                                    CALL stagedoor_issue_tokens(\(keys)::bytea[], \(tokens)::bytea[], \(salts)::bytea[], \(chosen)::bigint[],
+                                                                NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+                                    """, as: [Int64].self)
+                            } catch {
+                                print("an issue CALL failed: \(String(reflecting: error))")
+                                throw error
+                            }
                             #expect(answer.first?.count == 20)
                         }
                     }
