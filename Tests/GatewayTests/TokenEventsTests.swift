@@ -8,18 +8,7 @@ import TestSupport
 /// `GET /v1/queue/tokens/current/events` (docs/api.md, *Live updates*).
 @Suite("Live updates over server-sent events")
 struct TokenEventsTests {
-    /// The `data:` of each `event: token` in a stream's body, with its `id:`.
-    static func events(_ text: String) -> [(id: Int, json: [String: Any])] {
-        text.components(separatedBy: "\n\n").compactMap { block in
-            let lines = block.split(separator: "\n")
-            guard lines.contains("event: token"),
-                  let id = lines.first(where: { $0.hasPrefix("id: ") }).flatMap({ Int($0.dropFirst(4)) }),
-                  let data = lines.first(where: { $0.hasPrefix("data: ") }),
-                  let json = try? JSONSerialization.jsonObject(with: Data(data.dropFirst(6).utf8)) as? [String: Any]
-            else { return nil }
-            return (id, json)
-        }
-    }
+    static func events(_ text: String) -> [(id: Int, json: [String: Any])] { tokenEvents(in: text) }
 
     @Test("thirty streams in a paused room: each starts at once, its position never rises, and it ends at active when the room opens")
     func streamsFollowTheLine() async throws {
