@@ -85,8 +85,10 @@ BEGIN
     ), per_room AS (
         SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id
     ), locked AS (
-        -- Room rows are locked in id order by every writer (the token issue too): no deadlock.
-        SELECT r.id FROM rooms r ORDER BY r.id FOR UPDATE
+        -- Room rows are locked in id order, as an opening locks them, and FOR NO KEY UPDATE: the token
+        -- issue's foreign-key checks hold KEY SHARE locks on rooms in any order, which that does not
+        -- wait for (FOR UPDATE did: a deadlock with four issuing sessions).
+        SELECT r.id FROM rooms r ORDER BY r.id FOR NO KEY UPDATE
     ), marked AS (
         UPDATE rooms r
         SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),
@@ -369,12 +371,13 @@ DECLARE
     v_ids bigint[];
 BEGIN
     WITH due AS (
-        -- In id order, as every writer of rooms locks them.
+        -- In id order, as the tick locks them, and FOR NO KEY UPDATE, which the token issue's
+        -- foreign-key checks (KEY SHARE) never wait for, nor it for them.
         SELECT r.id FROM rooms r
         WHERE r.state = 'scheduled'
           AND CASE WHEN p_room_id IS NULL THEN r.opens_at <= now() ELSE r.id = p_room_id END
         ORDER BY r.id
-        FOR UPDATE
+        FOR NO KEY UPDATE
     ), opened AS (
         UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
         FROM due WHERE r.id = due.id AND r.state = 'scheduled'

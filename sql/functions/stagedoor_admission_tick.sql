@@ -101,8 +101,10 @@ BEGIN
     ), per_room AS (
         SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id
     ), locked AS (
-        -- Room rows are locked in id order by every writer (the token issue too): no deadlock.
-        SELECT r.id FROM rooms r ORDER BY r.id FOR UPDATE
+        -- Room rows are locked in id order, as an opening locks them, and FOR NO KEY UPDATE: the token
+        -- issue's foreign-key checks hold KEY SHARE locks on rooms in any order, which that does not
+        -- wait for (FOR UPDATE did: a deadlock with four issuing sessions).
+        SELECT r.id FROM rooms r ORDER BY r.id FOR NO KEY UPDATE
     ), marked AS (
         UPDATE rooms r
         SET admitted_through = GREATEST(r.admitted_through, COALESCE(pr.top, 0),

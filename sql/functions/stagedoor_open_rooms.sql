@@ -19,12 +19,13 @@ DECLARE
     v_ids bigint[];
 BEGIN
     WITH due AS (
-        -- In id order, as every writer of rooms locks them.
+        -- In id order, as the tick locks them, and FOR NO KEY UPDATE, which the token issue's
+        -- foreign-key checks (KEY SHARE) never wait for, nor it for them.
         SELECT r.id FROM rooms r
         WHERE r.state = 'scheduled'
           AND CASE WHEN p_room_id IS NULL THEN r.opens_at <= now() ELSE r.id = p_room_id END
         ORDER BY r.id
-        FOR UPDATE
+        FOR NO KEY UPDATE
     ), opened AS (
         UPDATE rooms r SET state = p_state, opened_at = now(), carry = 0, last_tick_at = now()
         FROM due WHERE r.id = due.id AND r.state = 'scheduled'

@@ -146,7 +146,7 @@ struct RoomStore: Sendable {
             try await client.inTransaction(logger: database.logger) { connection -> Result<Room, Refusal> in
                 var current: String?
                 for try await value in try await connection.query(
-                    "SELECT state FROM rooms WHERE id = \(id) FOR UPDATE", logger: database.logger).decode(String.self) {
+                    "SELECT state FROM rooms WHERE id = \(id) FOR NO KEY UPDATE", logger: database.logger).decode(String.self) {
                     current = value
                 }
                 guard let current else { return .failure(.noRoom) }
