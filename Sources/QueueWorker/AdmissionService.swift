@@ -73,7 +73,7 @@ struct AdmissionService: Service {
                 if !changed.isEmpty {
                     try await connection.closing(after: .seconds(10)) {
                         for payload in AdmissionNotice.payloads(changed) {
-                            try await connection.query("SELECT pg_notify(\(AdmissionNotice.channel), \(payload))", logger: logger)
+                            try await connection.run("SELECT pg_notify(\(AdmissionNotice.channel), \(payload))", logger: logger)
                         }
                     }
                     for notice in changed { announced[notice.roomID] = notice }

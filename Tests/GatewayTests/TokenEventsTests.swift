@@ -8,8 +8,6 @@ import TestSupport
 /// `GET /v1/queue/tokens/current/events` (docs/api.md, *Live updates*).
 @Suite("Live updates over server-sent events")
 struct TokenEventsTests {
-    static func events(_ text: String) -> [(id: Int, json: [String: Any])] { tokenEvents(in: text) }
-
     @Test("thirty streams in a paused room: each starts at once, its position never rises, and it ends at active when the room opens")
     func streamsFollowTheLine() async throws {
         try await TestGateway.run(["ADMIT_PER_SECOND": "20", "QUEUE_TICK": "0.2"], admission: true) { api, db in
@@ -34,7 +32,7 @@ struct TokenEventsTests {
             try await opener.value
             for reply in bodies {
                 #expect(reply.status == 200 && reply.headers[.contentType] == "text/event-stream")
-                let events = Self.events(reply.text)
+                let events = tokenEvents(in: reply.text)
                 #expect(events.count >= 2, "\(reply.text)")
                 #expect(events.map(\.id) == Array(1...events.count))
                 #expect(events.first?.json["status"] as? String == "waiting")
@@ -60,7 +58,7 @@ struct TokenEventsTests {
             }
             let reply = try await api.call(.get, "/v1/queue/tokens/current/events", key: listener.key, token: token)
             try await opener.value
-            #expect(Self.events(reply.text).last?.json["status"] as? String == "active", "\(reply.text)")
+            #expect(tokenEvents(in: reply.text).last?.json["status"] as? String == "active", "\(reply.text)")
             #expect(try await db.scalar("SELECT status FROM queue_tokens WHERE user_id = \(silent.id)", as: String.self) == "expired")
         }
     }
@@ -80,7 +78,7 @@ struct TokenEventsTests {
             try await db.query("UPDATE rooms SET admitted_through = (SELECT max(place) FROM queue_tokens) WHERE id = 1")
             try await Task.sleep(for: .milliseconds(300))
             let active = try await api.call(.get, "/v1/queue/tokens/current/events", key: fan.key, token: token)
-            let events = Self.events(active.text)
+            let events = tokenEvents(in: active.text)
             #expect(active.status == 200 && events.count == 1 && events.first?.json["status"] as? String == "active")
         }
     }

@@ -128,8 +128,7 @@ struct RoomStore: Sendable {
                     FROM (SELECT \(settings.opensAt)::timestamptz AS at) o
                     RETURNING id
                     """, logger: database.logger).decode(Int64.self) { roomID = id }
-                try await Self.run("UPDATE concerts SET room_id = \(roomID) WHERE id = ANY (\(concertIDs))", on: connection,
-                                   logger: database.logger)
+                try await connection.run("UPDATE concerts SET room_id = \(roomID) WHERE id = ANY (\(concertIDs))", logger: database.logger)
                 guard let room = try await Self.read(id: roomID, on: connection, logger: database.logger).first else {
                     return .failure(.noRoom)
                 }
@@ -151,7 +150,7 @@ struct RoomStore: Sendable {
                 }
                 guard let current else { return .failure(.noRoom) }
                 if settings.opensAt != nil, current != "scheduled" { return .failure(.notScheduled) }
-                try await Self.run("""
+                try await connection.run("""
                     UPDATE rooms SET
                         admit_per_second = COALESCE(\(settings.admitPerSecond), admit_per_second),
                         max_active = COALESCE(\(settings.maxActive), max_active),
@@ -159,12 +158,12 @@ struct RoomStore: Sendable {
                         idle_ttl_seconds = COALESCE(\(settings.idleTTL), idle_ttl_seconds),
                         opens_at = COALESCE(\(settings.opensAt), opens_at)
                     WHERE id = \(id)
-                    """, on: connection, logger: database.logger)
+                    """, logger: database.logger)
                 if let state, state != current {
                     if current == "scheduled" {
-                        try await Self.run("SELECT * FROM stagedoor_open_rooms(\(id), \(state))", on: connection, logger: database.logger)
+                        try await connection.run("SELECT * FROM stagedoor_open_rooms(\(id), \(state))", logger: database.logger)
                     } else {
-                        try await Self.run("UPDATE rooms SET state = \(state) WHERE id = \(id)", on: connection, logger: database.logger)
+                        try await connection.run("UPDATE rooms SET state = \(state) WHERE id = \(id)", logger: database.logger)
                     }
                 }
                 guard let room = try await Self.read(id: id, on: connection, logger: database.logger).first else {
@@ -173,11 +172,6 @@ struct RoomStore: Sendable {
                 return .success(room)
             }
         }
-    }
-
-    /// Runs a statement to its end: an error raised after its first row (a function's) is thrown too.
-    private static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
-        for try await _ in try await connection.query(query, logger: logger) {}
     }
 
     private static func read(id: Int64?, on connection: PostgresConnection, logger: Logger) async throws -> [Room] {

@@ -18,7 +18,7 @@ struct StreamKeeper: Service {
                 let tokens = line.listeningTokens
                 guard !tokens.isEmpty, !Task.isCancelled else { continue }
                 do {
-                    try await client.query("""
+                    try await client.run("""
                         UPDATE queue_tokens q SET last_seen_at = now()
                         FROM rooms_in_force r
                         WHERE q.id = ANY (\(tokens)) AND q.status = 'waiting' AND r.id = q.room_id
