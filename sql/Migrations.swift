@@ -26,6 +26,7 @@ public enum Migrations {
     public static let migrations: [SchemaFile] = [
         SchemaFile(name: "migrations/001_baseline.sql", sql: text(PackageResources._01_baseline_sql)),
         SchemaFile(name: "migrations/002_rooms.sql", sql: text(PackageResources._02_rooms_sql)),
+        SchemaFile(name: "migrations/003_reply_channels.sql", sql: text(PackageResources._03_reply_channels_sql)),
     ]
 
     /// Functions and procedures, one per file: each applied again whenever its text changes.

@@ -141,10 +141,10 @@ END
 $$;
 
 --
--- Name: stagedoor_enqueue_booking_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean, bytea[], bigint[], integer[], integer[], integer[], text[], bigint[], bigint[]); Type: PROCEDURE; Schema: public; Owner: -
+-- Name: stagedoor_enqueue_booking_jobs(text[], text[], bigint[], text[], bytea[], integer[], text[], boolean, bytea[], bigint[], integer[], integer[], integer[], text[], bigint[], bigint[]); Type: PROCEDURE; Schema: public; Owner: -
 --
 
-CREATE PROCEDURE public.stagedoor_enqueue_booking_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_notify boolean, IN p_gates bytea[], IN p_seat_schedules bigint[], IN p_seat_nos integer[], IN p_max_holds integer[], IN p_refusal_statuses integer[], IN p_refusal_bodies text[], IN p_room_schedules bigint[], IN p_room_reservations bigint[], OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
+CREATE PROCEDURE public.stagedoor_enqueue_booking_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_reply_channels text[], IN p_notify boolean, IN p_gates bytea[], IN p_seat_schedules bigint[], IN p_seat_nos integer[], IN p_max_holds integer[], IN p_refusal_statuses integer[], IN p_refusal_bodies text[], IN p_room_schedules bigint[], IN p_room_reservations bigint[], OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
     LANGUAGE plpgsql
     AS $$
 BEGIN
@@ -212,17 +212,17 @@ BEGIN
     INTO o_created, o_ids, o_gates, o_statuses, o_bodies
     FROM decided d
     CROSS JOIN LATERAL stagedoor_insert_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts,
-                                             d.inserts, d.statuses, d.bodies, p_notify) e
+                                             p_reply_channels, d.inserts, d.statuses, d.bodies, p_notify) e
     JOIN checked c ON c.n = e.n;
     COMMIT;
 END
 $$;
 
 --
--- Name: stagedoor_enqueue_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean); Type: PROCEDURE; Schema: public; Owner: -
+-- Name: stagedoor_enqueue_jobs(text[], text[], bigint[], text[], bytea[], integer[], text[], boolean); Type: PROCEDURE; Schema: public; Owner: -
 --
 
-CREATE PROCEDURE public.stagedoor_enqueue_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_notify boolean, OUT o_created boolean[], OUT o_ids bigint[])
+CREATE PROCEDURE public.stagedoor_enqueue_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_reply_channels text[], IN p_notify boolean, OUT o_created boolean[], OUT o_ids bigint[])
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -230,7 +230,7 @@ DECLARE
 BEGIN
     SELECT array_agg(e.created ORDER BY e.n), array_agg(e.id ORDER BY e.n)
     INTO o_created, o_ids
-    FROM stagedoor_insert_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts,
+    FROM stagedoor_insert_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts, p_reply_channels,
                                array_fill(true, ARRAY[jobs]), array_fill(0, ARRAY[jobs]), array_fill(''::text, ARRAY[jobs]),
                                p_notify) e;
     COMMIT;
@@ -241,7 +241,7 @@ $$;
 -- Name: stagedoor_finish_jobs(bigint[], integer[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.stagedoor_finish_jobs(ids bigint[], statuses integer[], bodies text[]) RETURNS TABLE(id bigint, status integer, body text)
+CREATE FUNCTION public.stagedoor_finish_jobs(ids bigint[], statuses integer[], bodies text[]) RETURNS TABLE(id bigint, status integer, body text, channel text)
     LANGUAGE plpgsql
     SET enable_seqscan TO 'off'
     SET enable_hashjoin TO 'off'
@@ -253,15 +253,15 @@ BEGIN
         response_body = o.body::jsonb, started_at = now(), finished_at = clock_timestamp(), last_error = NULL
     FROM unnest(ids, statuses, bodies) AS o(id, status, body)
     WHERE j.id = o.id
-    RETURNING j.id, j.response_status, j.response_body::text;
+    RETURNING j.id, j.response_status, j.response_body::text, COALESCE(j.reply_channel, 'job_done');
 END
 $$;
 
 --
--- Name: stagedoor_insert_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean[], integer[], text[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: stagedoor_insert_jobs(text[], text[], bigint[], text[], bytea[], integer[], text[], boolean[], integer[], text[], boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.stagedoor_insert_jobs(p_kinds text[], p_payloads text[], p_user_ids bigint[], p_keys text[], p_hashes bytea[], p_max_attempts integer[], p_inserts boolean[], p_statuses integer[], p_bodies text[], p_notify boolean) RETURNS TABLE(n integer, created boolean, id bigint, status integer, body text)
+CREATE FUNCTION public.stagedoor_insert_jobs(p_kinds text[], p_payloads text[], p_user_ids bigint[], p_keys text[], p_hashes bytea[], p_max_attempts integer[], p_reply_channels text[], p_inserts boolean[], p_statuses integer[], p_bodies text[], p_notify boolean) RETURNS TABLE(n integer, created boolean, id bigint, status integer, body text)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -269,9 +269,10 @@ BEGIN
     RETURN QUERY
     WITH given AS (
         SELECT r.n::integer AS n, r.kind, r.payload, NULLIF(r.user_id, -1) AS user_id, NULLIF(r.key, '') AS key,
-               NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts, r.ins, NULLIF(r.status, 0) AS status, r.body
-        FROM unnest(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts, p_inserts, p_statuses, p_bodies)
-             WITH ORDINALITY AS r(kind, payload, user_id, key, hash, max_attempts, ins, status, body, n)
+               NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts, NULLIF(r.reply_channel, '') AS reply_channel, r.ins, NULLIF(r.status, 0) AS status, r.body
+        FROM unnest(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts, p_reply_channels, p_inserts,
+                    p_statuses, p_bodies)
+             WITH ORDINALITY AS r(kind, payload, user_id, key, hash, max_attempts, reply_channel, ins, status, body, n)
     ), keyed AS (
         -- The job that already has this key, if this statement's snapshot sees one (a unique-index probe).
         SELECT g.*, CASE WHEN g.key IS NOT NULL THEN (
@@ -280,10 +281,10 @@ BEGIN
                nextval('jobs_id_seq'::regclass) AS new_id
         FROM given g
     ), inserted AS (
-        INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts,
+        INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts, reply_channel,
                           state, started_at, finished_at, response_status, response_body)
         OVERRIDING SYSTEM VALUE
-        SELECT k.new_id, k.kind, k.payload::jsonb, k.user_id, k.key, k.hash, k.max_attempts,
+        SELECT k.new_id, k.kind, k.payload::jsonb, k.user_id, k.key, k.hash, k.max_attempts, k.reply_channel,
                CASE WHEN k.status IS NULL THEN 'queued' ELSE 'succeeded' END,
                CASE WHEN k.status IS NOT NULL THEN now() END,
                CASE WHEN k.status IS NOT NULL THEN clock_timestamp() END,
@@ -613,6 +614,7 @@ CREATE TABLE public.jobs (
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    reply_channel text,
     CONSTRAINT jobs_check CHECK (((state = 'queued'::text) = (finished_at IS NULL))),
     CONSTRAINT jobs_max_attempts_check CHECK ((max_attempts >= 1)),
     CONSTRAINT jobs_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'succeeded'::text, 'dead'::text])))

@@ -40,7 +40,7 @@ struct GatewayParts: Sendable {
         self.jobs = JobStore(client: client, coalescer: coalescer, logger: Observability.logger("gateway", "jobs"))
         self.bookingJobs = BookingJobs(jobs: jobs)
         self.listener = NotificationListener(
-            url: settings.databaseURL, channels: [JobStore.doneChannel, AdmissionNotice.channel],
+            url: settings.databaseURL, channels: [board.channel, AdmissionNotice.channel],
             applicationName: "stagedoor-gateway-replies", logger: Observability.logger("gateway", "replies"),
             onConnect: {
                 board.rescan()

@@ -72,6 +72,43 @@ struct JobRunnerTests {
         }
     }
 
+    @Test("each outcome is announced only on its job's reply channel (dead ones too); jobs without one on job_done")
+    func replyChannels() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            let (first, second) = (JobStore.newReplyChannel(), JobStore.newReplyChannel())
+            #expect(first != second)
+            #expect(first.utf8.count == 25 && first.hasPrefix("job_done_"))
+            let store = JobStore(client: client, logger: logger)
+            var expected: [String: Set<Int64>] = [first: [], second: [], JobStore.doneChannel: []]
+            for n in 0..<90 {
+                let channel = [first, second, nil][n % 3]
+                let kind = n % 30 == 0 ? "always_throws" : "echo"
+                let job = NewJob(kind: JobKind(kind), payload: "{\"n\": \(n)}", maxAttempts: 1, replyChannel: channel)
+                guard case .created(let id) = try await store.enqueue(job) else { Issue.record("job \(n) not created"); return }
+                expected[channel ?? JobStore.doneChannel, default: []].insert(id)
+            }
+            let heard = Mutex<[String: Set<Int64>]>([:])
+            let connected = WakeSignal()
+            let listener = NotificationListener(
+                url: url, channels: [first, second, JobStore.doneChannel], applicationName: "stagedoor-test-listener", logger: logger,
+                onConnect: { connected.signal() },
+                onNotification: { channel, payload in
+                    heard.withLock { $0[channel, default: []].formUnion(JobStore.doneNotices(in: payload).map(\.id)) }
+                })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                await connected.wait(upTo: .seconds(10))
+                let runner = JobRunner(client: client, handlers: [EchoHandler(), AlwaysThrowsHandler()], batchSize: 100, logger: logger)
+                let ran = try await runner.runBatch()
+                #expect(ran == 90)
+                #expect(await eventually { heard.withLock { $0.values.map(\.count).reduce(0, +) } == 90 })
+                group.cancelAll()
+            }
+            #expect(heard.withLock { $0 } == expected)
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'dead'", as: Int64.self) == 3)
+        }
+    }
+
     @Test("a runner killed mid-batch loses nothing: its jobs run later, exactly once")
     func killMidBatch() async throws {
         try await TestDatabase.withDatabase { client, url in

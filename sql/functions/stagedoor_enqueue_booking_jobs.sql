@@ -30,7 +30,7 @@
 -- gate: a correlated lookup per job rescanned the schedules for every reservation.
 CREATE OR REPLACE PROCEDURE stagedoor_enqueue_booking_jobs(
     p_kinds text[], p_payloads text[], p_user_ids bigint[], p_keys text[], p_hashes bytea[], p_max_attempts integer[],
-    p_notify boolean, p_gates bytea[], p_seat_schedules bigint[], p_seat_nos integer[], p_max_holds integer[],
+    p_reply_channels text[], p_notify boolean, p_gates bytea[], p_seat_schedules bigint[], p_seat_nos integer[], p_max_holds integer[],
     p_refusal_statuses integer[], p_refusal_bodies text[], p_room_schedules bigint[], p_room_reservations bigint[],
     OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
 LANGUAGE plpgsql
@@ -100,7 +100,7 @@ BEGIN
     INTO o_created, o_ids, o_gates, o_statuses, o_bodies
     FROM decided d
     CROSS JOIN LATERAL stagedoor_insert_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts,
-                                             d.inserts, d.statuses, d.bodies, p_notify) e
+                                             p_reply_channels, d.inserts, d.statuses, d.bodies, p_notify) e
     JOIN checked c ON c.n = e.n;
     COMMIT;
 END

@@ -4,7 +4,7 @@
 -- insert and COMMIT. Answers per job, in order: created, and the id (see stagedoor_insert_jobs).
 CREATE OR REPLACE PROCEDURE stagedoor_enqueue_jobs(
     p_kinds text[], p_payloads text[], p_user_ids bigint[], p_keys text[], p_hashes bytea[], p_max_attempts integer[],
-    p_notify boolean, OUT o_created boolean[], OUT o_ids bigint[])
+    p_reply_channels text[], p_notify boolean, OUT o_created boolean[], OUT o_ids bigint[])
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -12,7 +12,7 @@ DECLARE
 BEGIN
     SELECT array_agg(e.created ORDER BY e.n), array_agg(e.id ORDER BY e.n)
     INTO o_created, o_ids
-    FROM stagedoor_insert_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts,
+    FROM stagedoor_insert_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts, p_reply_channels,
                                array_fill(true, ARRAY[jobs]), array_fill(0, ARRAY[jobs]), array_fill(''::text, ARRAY[jobs]),
                                p_notify) e;
     COMMIT;

@@ -4,7 +4,8 @@
 --
 -- Per job, arrays in step (n is the job's place in them):
 -- - kind, payload (JSON text), user id (-1: none), idempotency key ('': none), request digest
---   ('': none), max attempts;
+--   ('': none), max attempts, reply channel (the channel its outcome is announced on; '': the
+--   shared job_done);
 -- - insert: false when the caller declined the job: it is only looked up by its key;
 -- - outcome status (0: none) and body: a job whose outcome is already known is stored finished
 --   with it, and wakes no worker.
@@ -15,7 +16,7 @@
 -- With `notify`, one `pg_notify('jobs')` when any queued job was inserted.
 CREATE OR REPLACE FUNCTION stagedoor_insert_jobs(
     p_kinds text[], p_payloads text[], p_user_ids bigint[], p_keys text[], p_hashes bytea[], p_max_attempts integer[],
-    p_inserts boolean[], p_statuses integer[], p_bodies text[], p_notify boolean)
+    p_reply_channels text[], p_inserts boolean[], p_statuses integer[], p_bodies text[], p_notify boolean)
 RETURNS TABLE (n integer, created boolean, id bigint, status integer, body text)
 LANGUAGE plpgsql
 AS $$
@@ -24,9 +25,10 @@ BEGIN
     RETURN QUERY
     WITH given AS (
         SELECT r.n::integer AS n, r.kind, r.payload, NULLIF(r.user_id, -1) AS user_id, NULLIF(r.key, '') AS key,
-               NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts, r.ins, NULLIF(r.status, 0) AS status, r.body
-        FROM unnest(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts, p_inserts, p_statuses, p_bodies)
-             WITH ORDINALITY AS r(kind, payload, user_id, key, hash, max_attempts, ins, status, body, n)
+               NULLIF(r.hash, ''::bytea) AS hash, r.max_attempts, NULLIF(r.reply_channel, '') AS reply_channel, r.ins, NULLIF(r.status, 0) AS status, r.body
+        FROM unnest(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts, p_reply_channels, p_inserts,
+                    p_statuses, p_bodies)
+             WITH ORDINALITY AS r(kind, payload, user_id, key, hash, max_attempts, reply_channel, ins, status, body, n)
     ), keyed AS (
         -- The job that already has this key, if this statement's snapshot sees one (a unique-index probe).
         SELECT g.*, CASE WHEN g.key IS NOT NULL THEN (
@@ -35,10 +37,10 @@ BEGIN
                nextval('jobs_id_seq'::regclass) AS new_id
         FROM given g
     ), inserted AS (
-        INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts,
+        INSERT INTO jobs (id, kind, payload, user_id, idempotency_key, request_hash, max_attempts, reply_channel,
                           state, started_at, finished_at, response_status, response_body)
         OVERRIDING SYSTEM VALUE
-        SELECT k.new_id, k.kind, k.payload::jsonb, k.user_id, k.key, k.hash, k.max_attempts,
+        SELECT k.new_id, k.kind, k.payload::jsonb, k.user_id, k.key, k.hash, k.max_attempts, k.reply_channel,
                CASE WHEN k.status IS NULL THEN 'queued' ELSE 'succeeded' END,
                CASE WHEN k.status IS NOT NULL THEN now() END,
                CASE WHEN k.status IS NOT NULL THEN clock_timestamp() END,

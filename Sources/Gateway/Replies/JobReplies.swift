@@ -73,7 +73,8 @@ struct JobReplies: Sendable {
         } else {
             String(decoding: try JSONBody.encoder.encode(payload), as: UTF8.self)
         }
-        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts)
+        let job = NewJob(kind: kind, payload: json, userID: userID, idempotencyKey: key, requestHash: hash.value, maxAttempts: maxAttempts,
+                         replyChannel: board.channel)
         let started = ContinuousClock.now
         let enqueued = try await database.batched { try await booking.enqueue(job, gate: gate, room: room, seatCheck: seatCheck, within: $0) }
         let created = ContinuousClock.now

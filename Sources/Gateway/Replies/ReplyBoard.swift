@@ -1,7 +1,9 @@
 import Synchronization
 import Shared
 
-/// Pairs requests waiting for a job with the `job_done` notifications this gateway's listener receives.
+/// Pairs requests waiting for a job with the completions this gateway's listener receives on its
+/// own reply channel (`job_done_<random>`: each job the gateway enqueues names it, so a gateway hears
+/// only its own jobs' outcomes, however many gateways run).
 ///
 /// A notification normally carries the job's outcome, so a waiting request answers without reading
 /// the job row. Notifications are still only hints: a request reads the row when woken without an
@@ -20,12 +22,15 @@ final class ReplyBoard: Sendable {
 
     private let state = Mutex(State())
     private let recentCapacity: Int
+    /// The channel this gateway's jobs are announced on.
+    let channel: String
 
-    init(recentCapacity: Int = 20_000) {
+    init(channel: String = JobStore.newReplyChannel(), recentCapacity: Int = 20_000) {
+        self.channel = channel
         self.recentCapacity = recentCapacity
     }
 
-    /// Called with each `job_done` payload.
+    /// Called with each payload on ``channel``.
     func finished(payload: String) {
         let notices = JobStore.doneNotices(in: payload)
         let signals: [WakeSignal] = state.withLock { state in

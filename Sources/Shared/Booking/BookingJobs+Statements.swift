@@ -9,7 +9,7 @@ extension BookingJobs {
         /// or a key race); the gate's status ('' for none, for a pass or a replay); and the outcome
         /// stored when the seat check refused it (status 0 for none). Prepared once per connection.
         struct Enqueue: PostgresPreparedStatement {
-            static let sql = "CALL stagedoor_enqueue_booking_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::bool, $8::bytea[], $9::bigint[], $10::int[], $11::int[], $12::int[], $13::text[], $14::bigint[], $15::bigint[], NULL, NULL, NULL, NULL, NULL)"
+            static let sql = "CALL stagedoor_enqueue_booking_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::text[], $8::bool, $9::bytea[], $10::bigint[], $11::int[], $12::int[], $13::int[], $14::text[], $15::bigint[], $16::bigint[], NULL, NULL, NULL, NULL, NULL)"
             /// One attempt per job, in input order.
             typealias Row = [JobStore.EnqueueAttempt]
 

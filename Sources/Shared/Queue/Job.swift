@@ -22,14 +22,18 @@ public struct NewJob: Sendable {
     public var requestHash: [UInt8]?
     /// Attempts before a job that keeps throwing is dead.
     public var maxAttempts: Int
+    /// The channel its outcome is announced on: the one the waiting gateway listens on. nil: the
+    /// shared ``JobStore/doneChannel``.
+    public var replyChannel: String?
     public init(kind: JobKind, payload: String, userID: Int64? = nil, idempotencyKey: String? = nil,
-                requestHash: [UInt8]? = nil, maxAttempts: Int = 5) {
+                requestHash: [UInt8]? = nil, maxAttempts: Int = 5, replyChannel: String? = nil) {
         self.kind = kind
         self.payload = payload
         self.userID = userID
         self.idempotencyKey = idempotencyKey
         self.requestHash = requestHash
         self.maxAttempts = maxAttempts
+        self.replyChannel = replyChannel
     }
 }
 

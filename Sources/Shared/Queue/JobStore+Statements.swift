@@ -11,7 +11,7 @@ extension JobStore {
         /// COMMIT, so an id is never handed out for a row that was not committed. Prepared once per
         /// connection.
         struct Enqueue: PostgresPreparedStatement {
-            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::bool, NULL, NULL)"
+            static let sql = "CALL stagedoor_enqueue_jobs($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[], $6::int[], $7::text[], $8::bool, NULL, NULL)"
             /// One attempt per job, in input order.
             typealias Row = [EnqueueAttempt]
 
@@ -75,22 +75,26 @@ extension JobStore {
             func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
         }
 
-        /// Stores outcomes (`stagedoor_finish_jobs`) and tells gateways on `job_done`:
-        /// one line per job, `id status body` (body as stored), or only `id` for a body over 2,000
-        /// bytes and for dead jobs; lines are grouped into payloads under NOTIFY's 8,000 bytes.
+        /// Stores outcomes (`stagedoor_finish_jobs`) and announces them, each on its job's reply
+        /// channel (the gateway that waits for it; else the shared `job_done`): one line per job,
+        /// `id status body` (body as stored), or only `id` for a body over 2,000 bytes and for dead
+        /// jobs; lines are grouped per channel into payloads under NOTIFY's 8,000 bytes.
         struct Finish: PostgresPreparedStatement {
             static let sql = """
                 WITH finished AS (
-                    SELECT f.id, f.status, f.body FROM stagedoor_finish_jobs($1::bigint[], $2::int[], $3::text[]) AS f
+                    SELECT f.id, f.status, f.body, f.channel FROM stagedoor_finish_jobs($1::bigint[], $2::int[], $3::text[]) AS f
                 ), lines AS (
-                    SELECT CASE WHEN octet_length(body) <= 2000 THEN id || ' ' || status || ' ' || body ELSE id::text END AS line
+                    SELECT channel, CASE WHEN octet_length(body) <= 2000 THEN id || ' ' || status || ' ' || body ELSE id::text END AS line
                     FROM finished
-                    UNION ALL SELECT unnest($4::bigint[])::text
+                    UNION ALL
+                    SELECT COALESCE(j.reply_channel, '\(JobStore.doneChannel)'), j.id::text FROM jobs j WHERE j.id = ANY($4::bigint[])
                 ), chunks AS (
-                    SELECT line, sum(octet_length(line) + 1) OVER (ROWS UNBOUNDED PRECEDING) / 7000 AS chunk FROM lines
+                    SELECT channel, line,
+                           sum(octet_length(line) + 1) OVER (PARTITION BY channel ROWS UNBOUNDED PRECEDING) / 7000 AS chunk
+                    FROM lines
                 )
-                SELECT count(pg_notify('\(JobStore.doneChannel)', payload))
-                FROM (SELECT string_agg(line, E'\\n') AS payload FROM chunks GROUP BY chunk) grouped
+                SELECT count(pg_notify(channel, payload))
+                FROM (SELECT channel, string_agg(line, E'\\n') AS payload FROM chunks GROUP BY channel, chunk) grouped
                 """
             typealias Row = Int64
 
@@ -133,7 +137,8 @@ extension JobStore {
 
 extension JobStore {
     /// Binds the job columns `stagedoor_insert_jobs` takes, in its order: kinds, payloads, user ids
-    /// (-1: none), idempotency keys ('': none), request digests (empty: none), max attempts.
+    /// (-1: none), idempotency keys ('': none), request digests (empty: none), max attempts, reply
+    /// channels ('': the shared `job_done`).
     public static func appendJobColumns(_ jobs: [NewJob], to bindings: inout PostgresBindings) {
         bindings.append(jobs.map(\.kind.rawValue))
         bindings.append(jobs.map(\.payload))
@@ -141,5 +146,6 @@ extension JobStore {
         bindings.append(jobs.map { $0.idempotencyKey ?? "" })
         bindings.append(jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) })
         bindings.append(jobs.map(\.maxAttempts))
+        bindings.append(jobs.map { $0.replyChannel ?? "" })
     }
 }

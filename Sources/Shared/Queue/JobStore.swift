@@ -6,18 +6,27 @@ import PostgresNIO
 public struct JobStore: Sendable {
     /// The channel that wakes payment workers.
     public static let jobsChannel = "jobs"
-    /// The channel that tells gateways jobs finished; see ``doneNotices(in:)`` for the payload.
+    /// The shared channel that announces finished jobs enqueued without a reply channel of their
+    /// own; see ``doneNotices(in:)`` for the payload.
     public static let doneChannel = "job_done"
 
-    /// One finished job as a `job_done` payload reports it: its outcome, when the payload carries it.
+    /// A new reply channel (``NewJob/replyChannel``) for one listener: `job_done_` and 16 random
+    /// hex digits, a plain lowercase identifier well under PostgreSQL's 63 bytes.
+    public static func newReplyChannel() -> String {
+        let bits = UInt64.random(in: .min ... .max)
+        let hex = String(bits, radix: 16)
+        return doneChannel + "_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// One finished job as a done payload reports it: its outcome, when the payload carries it.
     public struct DoneNotice: Sendable, Equatable {
         public let id: Int64
         public let outcome: JobOutcome?
     }
 
-    /// Reads a `job_done` payload: one line per job, `id status body` or only `id` (then the
+    /// Reads a done payload (on `job_done` or a reply channel): one line per job, `id status body` or only `id` (then the
     /// outcome must be read from the table). Lines that are neither are skipped: anyone who may
-    /// connect can `NOTIFY job_done`.
+    /// connect can `NOTIFY` any channel.
     ///
     /// Split by bytes, not by `Character`: newline and space are single bytes in UTF-8 that never
     /// occur inside another character, and splitting by grapheme clusters was 3 % of a busy
