@@ -10,7 +10,8 @@ struct LoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stagedoor-load",
         abstract: "Load generator for Stagedoor: a flash crowd playing the whole journey, booking benchmarks, invariant checks.",
-        subcommands: [CrowdCommand.self, ReserveBench.self, HotSeatBench.self, CheckCommand.self, RoomsCommand.self, FairStartCommand.self])
+        subcommands: [CrowdCommand.self, ReserveBench.self, HotSeatBench.self, CheckCommand.self, RoomsCommand.self, FairStartCommand.self,
+                      StreamsCommand.self, StreamsWorkerCommand.self])
 
     /// The client's async code on its I/O threads too: less of the shared CPU goes to the load itself.
     static func main() async {

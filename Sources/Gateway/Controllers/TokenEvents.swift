@@ -5,14 +5,13 @@ import Shared
 
 /// `GET /v1/queue/tokens/current/events`: the poll's JSON pushed as it changes (server-sent events).
 /// The first event at once; then one whenever the token's status, position, ETA or room state
-/// changes, at most one per admission notice; `: keep-alive` every 15 s; the stream ends after the
+/// changes, at most one per admission notice; `: keep-alive` after 15 s without one; the stream ends after the
 /// event that shows a status other than `waiting`. The place is computed from the room's mark in
 /// memory (``LiveLine``); the database is read again only when admission has reached the token.
 struct TokenEvents: Sendable {
     let auth: Authenticator
     let tokens: TokenStore
     let line: LiveLine
-    static let keepAlive: Duration = .seconds(15)
 
     func stream(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
@@ -56,7 +55,7 @@ struct TokenEvents: Sendable {
                 try await writer.write(ByteBuffer(string: "event: token\nid: \(eventID)\ndata: \(view.json)\n\n"))
             }
             guard view.status == "waiting", let stream else { return }
-            let (wake, changes) = await line.wait(stream, seen: seen, quiet: keepAlive)
+            let (wake, changes) = await line.wait(stream, seen: seen)
             seen = changes
             switch wake {
             case .quiet:

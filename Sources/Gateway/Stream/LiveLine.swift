@@ -30,12 +30,13 @@ final class LiveLine: Sendable {
     }
 
     /// An open stream: its token (for the touch), its room, how many of its room's changes it has
-    /// been told of, and its wait, while it waits.
+    /// been told of, and its wait (and since when), while it waits.
     private struct Listener {
         let tokenID: Int64
         let roomID: Int64
         var changes: UInt64 = 0
         var waiter: CheckedContinuation<Wake, Never>?
+        var waitingSince: ContinuousClock.Instant = .now
     }
 
     private struct State {
@@ -47,11 +48,14 @@ final class LiveLine: Sendable {
 
     private let state = Mutex(State())
     let maxStreams: Int
+    /// How long a stream waits without news before ``wakeQuiet()`` ends its wait as `quiet`.
+    let keepAlive: Duration
     /// `stagedoor_gateway_open_streams`.
     private let openGauge = Gauge(label: "stagedoor_gateway_open_streams")
 
-    init(maxStreams: Int) {
+    init(maxStreams: Int, keepAlive: Duration = .seconds(15)) {
         self.maxStreams = maxStreams
+        self.keepAlive = keepAlive
         openGauge.record(0)
     }
 
@@ -113,21 +117,19 @@ final class LiveLine: Sendable {
         }
     }
 
-    /// Waits until the stream's room changes after the `seen`-th change it was told of, or `quiet`
-    /// passes, or the stream closes (also when the waiting task is cancelled: its client went away).
-    /// Returns why, and the number of changes seen.
-    func wait(_ id: UInt64, seen: UInt64, quiet: Duration) async -> (wake: Wake, changes: UInt64) {
-        let timer = Task {
-            try? await Task.sleep(for: quiet)
-            if !Task.isCancelled { self.resume(id, with: .quiet) }
-        }
-        defer { timer.cancel() }
+    /// Waits until the stream's room changes after the `seen`-th change it was told of, or it has
+    /// waited ``keepAlive`` (``wakeQuiet()``), or the stream closes (also when the waiting task is
+    /// cancelled: its client went away). Returns why, and the number of changes seen. No timer per
+    /// wait: one sweep a second ends the quiet ones (a task per wait, created and cancelled at every
+    /// tick, was ten thousand tasks a second at ten thousand streams).
+    func wait(_ id: UInt64, seen: UInt64) async -> (wake: Wake, changes: UInt64) {
         let wake = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let now = state.withLock { state -> Wake? in
                     guard !state.closed, let listener = state.listeners[id] else { return .closed }
                     if listener.changes != seen { return .moved }
                     state.listeners[id]?.waiter = continuation
+                    state.listeners[id]?.waitingSince = .now
                     return nil
                 }
                 if let now { continuation.resume(returning: now) }
@@ -136,6 +138,22 @@ final class LiveLine: Sendable {
             self.resume(id, with: .closed)
         }
         return (wake, state.withLock { $0.listeners[id]?.changes ?? seen })
+    }
+
+    /// Ends, as `quiet`, every wait that has lasted ``keepAlive`` (the stream then sends a
+    /// keep-alive and waits again). Called about once a second.
+    func wakeQuiet() {
+        let due = ContinuousClock.now - keepAlive
+        let waiters = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
+            var waiters: [CheckedContinuation<Wake, Never>] = []
+            for (id, listener) in state.listeners where listener.waitingSince <= due {
+                guard let waiter = listener.waiter else { continue }
+                waiters.append(waiter)
+                state.listeners[id]?.waiter = nil
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: .quiet) }
     }
 
     /// Ends the stream's wait, if it is waiting.

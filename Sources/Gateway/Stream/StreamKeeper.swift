@@ -5,7 +5,8 @@ import Shared
 
 /// Keeps the tokens of this gateway's open streams from idle expiry — one statement per second for
 /// all of them, writing each token at most every min(30 s, its room's idle TTL / 4), as a poll
-/// would — and ends every stream when the gateway shuts down, so their clients reconnect to another.
+/// would — sends their keep-alives (``LiveLine/wakeQuiet()``), and ends every stream when the gateway
+/// shuts down, so their clients reconnect to another.
 struct StreamKeeper: Service {
     let line: LiveLine
     let client: PostgresClient
@@ -15,6 +16,7 @@ struct StreamKeeper: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
+                line.wakeQuiet()
                 let tokens = line.listeningTokens
                 guard !tokens.isEmpty, !Task.isCancelled else { continue }
                 do {

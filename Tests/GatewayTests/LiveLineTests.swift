@@ -1,0 +1,55 @@
+import Shared
+import Testing
+
+@testable import Gateway
+
+/// The gateway's in-memory line: which notices wake which streams, and the keep-alive sweep.
+@Suite("Live line")
+struct LiveLineTests {
+    static func notice(room: Int64, through: Int64, state: String = "open") -> AdmissionNotice {
+        AdmissionNotice(roomID: room, admittedThrough: through, state: state, admitPerSecond: 10)
+    }
+
+    @Test("a notice wakes only its room's streams, and only when the mark moves forward or the state changes")
+    func noticesWakeTheirRoom() async throws {
+        let line = LiveLine(maxStreams: 10)
+        line.apply([Self.notice(room: 1, through: 5), Self.notice(room: 2, through: 5)])
+        let first = try #require(line.open(tokenID: 1, roomID: 1))
+        let other = try #require(line.open(tokenID: 2, roomID: 2))
+        let waiting = Task { await line.wait(first, seen: 0) }
+        let bystander = Task { await line.wait(other, seen: 0) }
+        try await Task.sleep(for: .milliseconds(50))
+        // Behind or the same: nothing moves.
+        line.apply([Self.notice(room: 1, through: 4), Self.notice(room: 1, through: 5)])
+        line.apply([Self.notice(room: 1, through: 9)])
+        let woken = await waiting.value
+        #expect(woken.wake == .moved && woken.changes == 1)
+        #expect(line.mark(room: 1)?.admittedThrough == 9)
+        // A state change at the same mark is news too.
+        let again = Task { await line.wait(first, seen: 1) }
+        try await Task.sleep(for: .milliseconds(50))
+        line.apply([Self.notice(room: 1, through: 9, state: "paused")])
+        #expect(await again.value.changes == 2)
+        line.close(other)
+        #expect(await bystander.value.wake == .closed)
+        #expect(line.openCount == 1)
+    }
+
+    @Test("the keep-alive sweep ends only the waits that have lasted the keep-alive interval")
+    func keepAliveSweep() async throws {
+        let line = LiveLine(maxStreams: 10, keepAlive: .milliseconds(300))
+        let old = try #require(line.open(tokenID: 1, roomID: 1))
+        let young = try #require(line.open(tokenID: 2, roomID: 1))
+        let oldWait = Task { await line.wait(old, seen: 0) }
+        try await Task.sleep(for: .milliseconds(200))
+        let youngWait = Task { await line.wait(young, seen: 0) }
+        try await Task.sleep(for: .milliseconds(50))
+        line.wakeQuiet()  // 250 ms and 50 ms: neither is due
+        try await Task.sleep(for: .milliseconds(100))
+        line.wakeQuiet()  // 350 ms and 150 ms: the first only
+        #expect(await oldWait.value.wake == .quiet)
+        try await Task.sleep(for: .milliseconds(50))
+        line.closeAll()
+        #expect(await youngWait.value.wake == .closed)
+    }
+}
