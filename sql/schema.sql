@@ -18,6 +18,17 @@ DECLARE
     v_expired_active integer[];
     v_expired_idle integer[];
     v_shortest_idle double precision;
+    -- Each room's plan, in id order: state, rate, active tokens, credit, allowance, active TTL.
+    v_rooms bigint[];
+    v_states text[];
+    v_rates double precision[];
+    v_actives integer[];
+    v_credits double precision[];
+    v_allowances integer[];
+    v_ttls double precision[];
+    -- The tokens this tick admits, and each one's active TTL.
+    v_ids bigint[];
+    v_id_ttls double precision[];
 BEGIN
     UPDATE room_defaults d
     SET admit_per_second = p_admit_per_second, max_active = p_max_active,
@@ -47,12 +58,8 @@ BEGIN
     INTO v_expired_rooms, v_expired_active, v_expired_idle
     FROM counted c;
 
-    RETURN QUERY
-    WITH expired AS (
-        SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
-    ), room AS (
-        SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, r.carry,
-               r.admitted_through, a.active,
+    WITH room AS (
+        SELECT r.id, r.state, r.admit_per_second AS rate, r.max_active, r.active_ttl_seconds, a.active,
                -- The time this tick admits for: since the room's last tick, at most two ticks (or 2 s).
                r.carry + r.admit_per_second * CASE WHEN r.last_tick_at IS NULL THEN p_tick_seconds
                    ELSE LEAST(GREATEST(extract(epoch FROM now() - r.last_tick_at)::double precision, 0),
@@ -61,26 +68,43 @@ BEGIN
         CROSS JOIN LATERAL (
             SELECT count(*)::integer AS active FROM queue_tokens q WHERE q.room_id = r.id AND q.status = 'active'
         ) a
+    )
+    SELECT array_agg(room.id ORDER BY room.id), array_agg(room.state ORDER BY room.id), array_agg(room.rate ORDER BY room.id),
+           array_agg(room.active ORDER BY room.id), array_agg(room.credit ORDER BY room.id),
+           array_agg(CASE WHEN room.state = 'open'
+                          THEN LEAST(floor(room.credit), ceil(room.rate * p_tick_seconds), GREATEST(room.max_active - room.active, 0))::integer
+                          ELSE 0 END ORDER BY room.id),
+           array_agg(room.active_ttl_seconds ORDER BY room.id)
+    INTO v_rooms, v_states, v_rates, v_actives, v_credits, v_allowances, v_ttls
+    FROM room;
+
+    -- The tokens to admit, each open room's lowest places by its index, chosen before the update so
+    -- that the update finds them by primary key whatever the planner believes about waiting tokens:
+    -- right after a crowd arrives, the statistics still show few, and an update joined to this choice
+    -- was planned as every waiting token times every room (190 ms a tick at 10,000 waiting, growing
+    -- with their square; found by `stagedoor-load streams`).
+    SELECT array_agg(t.id), array_agg(p.ttl)
+    INTO v_ids, v_id_ttls
+    FROM unnest(v_rooms, v_allowances, v_ttls) AS p(id, allowance, ttl)
+    CROSS JOIN LATERAL (
+        SELECT q.id FROM queue_tokens q
+        WHERE q.room_id = p.id AND q.status = 'waiting'
+        ORDER BY q.place LIMIT p.allowance
+    ) t
+    WHERE p.allowance > 0;
+
+    RETURN QUERY
+    WITH expired AS (
+        SELECT * FROM unnest(v_expired_rooms, v_expired_active, v_expired_idle) AS e(room_id, a, i)
     ), plan AS (
-        SELECT room.*,
-               CASE WHEN room.state = 'open'
-                    THEN LEAST(floor(room.credit), ceil(room.rate * p_tick_seconds), GREATEST(room.max_active - room.active, 0))::integer
-                    ELSE 0 END AS allowance
-        FROM room
-    ), next AS (
-        SELECT t.id, p.active_ttl_seconds
-        FROM plan p
-        CROSS JOIN LATERAL (
-            SELECT q.id FROM queue_tokens q
-            WHERE q.room_id = p.id AND q.status = 'waiting'
-            ORDER BY q.place LIMIT p.allowance
-        ) t
-        WHERE p.allowance > 0
+        SELECT * FROM unnest(v_rooms, v_states, v_rates, v_actives, v_credits) AS p(id, state, rate, active, credit)
     ), admitted AS (
         UPDATE queue_tokens q
-        SET status = 'active', activated_at = now(), expires_at = now() + make_interval(secs => n.active_ttl_seconds)
-        FROM next n
-        WHERE q.id = n.id AND q.status = 'waiting'
+        SET status = 'active', activated_at = now(), expires_at = now() + make_interval(secs => n.ttl)
+        FROM unnest(v_ids, v_id_ttls) AS n(id, ttl)
+        -- Still waiting (a token may have ended since it was chosen); written so that it cannot match
+        -- the waiting tokens' index, which would again make them the outer side of the join.
+        WHERE q.id = n.id AND (q.status || '') = 'waiting'
         RETURNING q.room_id, q.place
     ), per_room AS (
         SELECT a.room_id, count(*)::integer AS n, max(a.place) AS top FROM admitted a GROUP BY a.room_id

@@ -50,6 +50,6 @@ struct LiveLineTests {
         #expect(await oldWait.value.wake == .quiet)
         try await Task.sleep(for: .milliseconds(50))
         line.closeAll()
-        #expect(await youngWait.value.wake == .closed)
+        #expect(await youngWait.value.wake == .shuttingDown)
     }
 }

@@ -28,21 +28,34 @@ struct TokenEvents: Sendable {
         }()
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
         return Response(status: .ok, headers: headers, body: ResponseBody { [line, tokens] writer in
-            defer { if let stream { line.close(stream) } }
-            do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await Self.run(first: first, token: token, userID: caller.userID, stream: stream, line: line,
-                                       tokens: tokens, writer: &writer)
-                }
-            } catch is CancellationError {
-                return  // the client went away
+            guard let stream else {
+                // Not waiting: one event, and the stream ends.
+                try await writer.write(Self.event(TokenView(row: first, token: token), id: 1))
+                try await writer.finish(nil)
+                return
             }
-            try await writer.finish(nil)
+            defer { line.close(stream) }
+            // A client that goes away closes its stream: the wait ends, and so does this body. (Not
+            // consumeWithCancellationOnInboundClose: its two extra tasks per stream held kilobytes each.)
+            let ended = try await request.body.consumeWithInboundCloseHandler { _ in
+                try await Self.run(first: first, token: token, userID: caller.userID, stream: stream, line: line,
+                                   tokens: tokens, writer: &writer)
+            } onInboundClosed: {
+                line.close(stream)
+            }
+            // Ended by the server (the token left `waiting`, or shutdown): end the response properly.
+            if ended { try await writer.finish(nil) }
         })
     }
 
-    private static func run(first: TokenRow, token: String, userID: Int64, stream: UInt64?, line: LiveLine,
-                            tokens: TokenStore, writer: inout some ResponseBodyWriter) async throws {
+    private static func event(_ view: TokenView, id: Int) -> ByteBuffer {
+        ByteBuffer(string: "event: token\nid: \(id)\ndata: \(view.json)\n\n")
+    }
+
+    /// Sends events until the token leaves `waiting` or the gateway shuts down (true: the response
+    /// should end properly), or the client goes away (false).
+    private static func run(first: TokenRow, token: String, userID: Int64, stream: UInt64, line: LiveLine,
+                            tokens: TokenStore, writer: inout some ResponseBodyWriter) async throws -> Bool {
         var row = first
         var sent: String?
         var eventID = 0
@@ -52,16 +65,18 @@ struct TokenEvents: Sendable {
             if view.json != sent {
                 eventID += 1
                 sent = view.json
-                try await writer.write(ByteBuffer(string: "event: token\nid: \(eventID)\ndata: \(view.json)\n\n"))
+                try await writer.write(Self.event(view, id: eventID))
             }
-            guard view.status == "waiting", let stream else { return }
+            guard view.status == "waiting" else { return true }
             let (wake, changes) = await line.wait(stream, seen: seen)
             seen = changes
             switch wake {
             case .quiet:
                 try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
             case .closed:
-                return  // the client went away, or the gateway is shutting down (the client reconnects elsewhere)
+                return false  // the client went away
+            case .shuttingDown:
+                return true  // the client reconnects elsewhere
             case .moved:
                 break
             }
@@ -69,7 +84,7 @@ struct TokenEvents: Sendable {
             // was drawn: read what the token is now.
             if let mark = line.mark(room: row.roomID),
                (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max) {
-                guard let fresh = try await tokens.find(token: token), fresh.userID == userID else { return }
+                guard let fresh = try await tokens.find(token: token), fresh.userID == userID else { return true }
                 row = fresh
             }
         }

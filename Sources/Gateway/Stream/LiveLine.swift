@@ -25,8 +25,10 @@ final class LiveLine: Sendable {
         case moved
         /// Nothing happened for the keep-alive interval.
         case quiet
-        /// The stream was closed (its client went away, or the gateway is shutting down).
+        /// The stream was closed: its client went away.
         case closed
+        /// The gateway is shutting down: the stream should end properly, so its client reconnects elsewhere.
+        case shuttingDown
     }
 
     /// An open stream: its token (for the touch), its room, how many of its room's changes it has
@@ -126,7 +128,8 @@ final class LiveLine: Sendable {
         let wake = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let now = state.withLock { state -> Wake? in
-                    guard !state.closed, let listener = state.listeners[id] else { return .closed }
+                    if state.closed { return .shuttingDown }
+                    guard let listener = state.listeners[id] else { return .closed }
                     if listener.changes != seen { return .moved }
                     state.listeners[id]?.waiter = continuation
                     state.listeners[id]?.waitingSince = .now
@@ -187,7 +190,7 @@ final class LiveLine: Sendable {
             }
             return waiters
         }
-        for waiter in waiters { waiter.resume(returning: .closed) }
+        for waiter in waiters { waiter.resume(returning: .shuttingDown) }
     }
 
     /// The tokens of the open streams.
