@@ -3,13 +3,17 @@
 # single-row INSERT rate as the yardstick, then stagedoor-bench. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each open live-update stream is a connection, in the gateways and in the load generator.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 . scripts/postgres.sh
 pg_ensure_installed
 
 # BENCH_SECTIONS picks parts: jobs (job engine), ceiling (the engine's drain against its own SQL run
 # bare), http (waiting room), rooms (the admission tick over many rooms; token issue and polls spread
-# over rooms against one room), booking (reservations).
-sections=" ${BENCH_SECTIONS:-jobs ceiling http rooms booking} "
+# over rooms against one room), booking (reservations), streams (live-update streams against polling,
+# 100 and 10,000 fans on one gateway); not by default: streams-big (50,000 streams over three
+# gateways, held five minutes).
+sections=" ${BENCH_SECTIONS:-jobs ceiling http rooms booking streams} "
 [ "${BENCH_SKIP_JOBS:-}" = 1 ] && sections=${sections/ jobs / }
 has() { [[ $sections == *" $1 "* ]]; }
 swift build -c release >/dev/null
@@ -24,7 +28,11 @@ chmod 755 "$dir"
 port=$(pg_free_port)
 cleanup() { pg_stop "$dir/data"; cp "$dir/data/server.log" /tmp/stagedoor-bench-server.log 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-pg_start "$dir/data" "$port" max_connections=200 shared_buffers=512MB log_checkpoints=on log_autovacuum_min_duration=0 log_min_duration_statement=30
+# pg_stat_statements is loaded but counts nothing until the streams section turns it on (its
+# statements per tick): the other sections run as without it.
+pg_start "$dir/data" "$port" max_connections=200 shared_buffers=512MB log_checkpoints=on log_autovacuum_min_duration=0 log_min_duration_statement=30 \
+  shared_preload_libraries=pg_stat_statements
+"$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "ALTER SYSTEM SET pg_stat_statements.track = 'none'" -c "SELECT pg_reload_conf()" >/dev/null
 url="postgres://postgres@127.0.0.1:$port/postgres"
 
 # pgbench: one single-row INSERT per transaction, run by stagedoor-bench just before each of its
@@ -428,4 +436,41 @@ if has booking; then
   echo "The same burst driven by stagedoor-load (fixtures written first; every hot-seat figure before 2026-12-02):"
   settle
   load hot-seat --requests 10000 --connections 256
+fi
+
+# --- Live updates: fans on event streams against the same fans polling at Retry-After ---
+# stagedoor-load streams: fans wait in a paused room (streams held, then polls), then are admitted at
+# 200/s; a fresh gateway for each count, so its memory per stream is measured from its start.
+streams_run() {  # streams_run DB FANS HOLD GATEWAYS: stagedoor-load streams against GATEWAYS fresh gateways on 127.0.0.1…N
+  local db=$1 fans=$2 hold=$3 count=$4 urls="" pids="" qw_pid n
+  pg_createdb "$port" "$db"
+  local surl="postgres://postgres@127.0.0.1:$port/$db"
+  "$bin/stagedoor-admin" migrate --database-url "$surl" >/dev/null
+  for n in $(seq 1 "$count"); do
+    local gport; gport=$(pg_free_port)
+    env DATABASE_URL="$surl" HOST=127.0.0.$n PORT=$gport ADMIN_KEY=benchadmin MAX_STREAMS=60000 DB_POOL_SIZE=16 LOG_LEVEL=warning \
+      "$bin/stagedoor-gateway" >> "$dir/gateway-$db-$n.log" 2>&1 &
+    pids+="${pids:+,}$!" urls+="${urls:+,}http://127.0.0.$n:$gport"
+    for _ in $(seq 1 100); do curl -fsS "http://127.0.0.$n:$gport/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  done
+  DATABASE_URL="$surl" METRICS_PORT=$(pg_free_port) LOG_LEVEL=warning "$bin/stagedoor-queue-worker" >> "$dir/queue-worker-$db.log" 2>&1 &
+  qw_pid=$!
+  "$bin/stagedoor-load" streams --url "${urls%%,*}" --gateways "$urls" --gateway-pids "$pids" --database-url "$surl" \
+    --admin-key benchadmin --streams "$fans" --rate "${STREAMS_RATE:-200}" --hold "$hold" ${STREAMS_FLAGS:-} 2>"$dir/load-$db.log" ||
+    { echo "stagedoor-load streams failed:" >&2; grep -v " info " "$dir/load-$db.log" | tail -5 >&2; }
+  kill ${pids//,/ } "$qw_pid" 2>/dev/null || true
+  wait ${pids//,/ } "$qw_pid" 2>/dev/null || true
+}
+if has streams || has streams-big; then
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "ALTER SYSTEM SET pg_stat_statements.track = 'top'" -c "SELECT pg_reload_conf()" >/dev/null
+fi
+if has streams; then
+  for fans in ${STREAMS_COUNTS:-100 10000}; do
+    echo
+    streams_run "streams_$fans" "$fans" "${STREAMS_HOLD:-40}" 1
+  done
+fi
+if has streams-big; then
+  echo
+  STREAMS_FLAGS="--no-poll" STREAMS_RATE=${STREAMS_RATE:-1000} streams_run streams_big "${STREAMS_BIG:-50000}" "${STREAMS_BIG_HOLD:-300}" 3
 fi

@@ -396,8 +396,8 @@ struct StatementCounter: Sendable {
 
     func count() async throws -> Int64 {
         let query: PostgresQuery = exact
-            ? "SELECT sum(calls)::bigint FROM pg_stat_statements"
-            : "SELECT pg_stat_clear_snapshot(), sum(xact_commit + xact_rollback)::bigint FROM pg_stat_database"
+            ? "SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements"
+            : "SELECT pg_stat_clear_snapshot()::text, COALESCE(sum(xact_commit + xact_rollback), 0)::bigint FROM pg_stat_database"
         if exact {
             for try await value in try await fixtures.client.query(query, logger: fixtures.logger).decode(Int64.self) { return value }
         } else {

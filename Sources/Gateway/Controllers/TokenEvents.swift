@@ -49,7 +49,15 @@ struct TokenEvents: Sendable {
     }
 
     private static func event(_ view: TokenView, id: Int) -> ByteBuffer {
-        ByteBuffer(string: "event: token\nid: \(id)\ndata: \(view.json)\n\n")
+        let json = view.json
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(json.utf8.count + 40)
+        buffer.writeStaticString("event: token\nid: ")
+        buffer.writeString(String(id))
+        buffer.writeStaticString("\ndata: ")
+        buffer.writeString(json)
+        buffer.writeStaticString("\n\n")
+        return buffer
     }
 
     /// Sends events until the token leaves `waiting` or the gateway shuts down (true: the response
@@ -70,6 +78,7 @@ struct TokenEvents: Sendable {
             guard view.status == "waiting" else { return true }
             let (wake, changes) = await line.wait(stream, seen: seen)
             seen = changes
+            if Task.isCancelled { return false }
             switch wake {
             case .quiet:
                 try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
