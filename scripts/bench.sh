@@ -460,6 +460,10 @@ streams_run() {  # streams_run DB FANS HOLD GATEWAYS: stagedoor-load streams aga
     { echo "stagedoor-load streams failed:" >&2; grep -v " info " "$dir/load-$db.log" | tail -5 >&2; }
   kill ${pids//,/ } "$qw_pid" 2>/dev/null || true
   wait ${pids//,/ } "$qw_pid" 2>/dev/null || true
+  if grep -qhE " (error|critical) " "$dir"/gateway-"$db"-*.log; then
+    echo "The gateways logged errors (first five):" >&2
+    grep -hE " (error|critical) " "$dir"/gateway-"$db"-*.log | head -5 >&2
+  fi
 }
 if has streams || has streams-big; then
   "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "ALTER SYSTEM SET pg_stat_statements.track = 'top'" -c "SELECT pg_reload_conf()" >/dev/null

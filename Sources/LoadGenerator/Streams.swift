@@ -74,6 +74,8 @@ struct StreamsCommand: AsyncParsableCommand {
     struct StreamsRun {
         var opened = 0
         var failedCount = 0
+        /// Failures after the room opened (the rest happened while the streams opened or were held).
+        var failedAdmitting = 0
         var failed: [String] = []
         var endedActive = 0
         var memoryPerStream: Double?
@@ -145,6 +147,7 @@ struct StreamsCommand: AsyncParsableCommand {
             }
             run.endedActive += result.endedActive
             run.failedCount += result.failedCount
+            run.failedAdmitting += result.failedAt.filter { $0 >= opened }.count
             run.failed += result.failureSamples
             run.unmatched += result.unmatched
             run.eventDelays.merge(result.eventDelays)
@@ -256,7 +259,7 @@ struct StreamsCommand: AsyncParsableCommand {
             "| | streams | polling at Retry-After |",
             "|---|---:|---:|",
             "| fans that ended `active` | \(s.endedActive) of \(streams) | \(p.map { "\($0.endedActive) of \($0.fans)" } ?? "—") |",
-            "| failures | \(s.failedCount) | \(p.map { String($0.failed.count) } ?? "—") |",
+            "| failures (while opening and held / while admitting) | \(s.failedCount - s.failedAdmitting) / \(s.failedAdmitting) | \(p.map { String($0.failed.count) } ?? "—") |",
             "| tick → event, every event, p50 / p99 (ms) | \(percentiles(s.eventDelays)) | — |",
             "| tick → the fan sees its turn, p50 / p99 (ms) | \(percentiles(s.turnDelays)) | \(p.map { percentiles($0.turnDelays) } ?? "—") |",
             "| gateway memory per open stream (KB, \(pidCount) process(es)) | \(memory) | — |",

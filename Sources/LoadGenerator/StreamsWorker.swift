@@ -10,6 +10,8 @@ struct StreamsWorkerResult: Codable {
     var failedCount = 0
     /// A few of the failures, distinct, in words.
     var failureSamples: [String] = []
+    /// When each failure happened (seconds since 1970).
+    var failedAt: [Double] = []
     var unmatched = 0
     var eventDelays = DelayHistogram()
     var turnDelays = DelayHistogram()
@@ -42,6 +44,7 @@ struct StreamsWorkerCommand: AsyncParsableCommand {
         var opened = 0
         var ended = 0
         var failed = 0
+        var failedAt: [Double] = []
         var samples: Set<String> = []
     }
 
@@ -107,6 +110,7 @@ struct StreamsWorkerCommand: AsyncParsableCommand {
                         // A stream that failed after it opened leaves the opened count: it is a failure now.
                         if opened.value > 0 { progress.opened -= 1 }
                         progress.failed += 1
+                        progress.failedAt.append(Date().timeIntervalSince1970)
                         if progress.samples.count < 10 { progress.samples.insert(why) }
                     }
                 })
@@ -122,6 +126,7 @@ struct StreamsWorkerCommand: AsyncParsableCommand {
         let summary = progress.withLock { $0 }
         result.failedCount = summary.failed
         result.failureSamples = Array(summary.samples)
+        result.failedAt = summary.failedAt
         let marks = notices.marks(room: room)
         /// When the first mark at or past `through` was heard.
         func heard(_ through: Int64) -> Double? {

@@ -93,10 +93,41 @@ struct TokenEvents: Sendable {
             // was drawn: read what the token is now.
             if let mark = line.mark(room: row.roomID),
                (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max) {
-                guard let fresh = try await tokens.find(token: token), fresh.userID == userID else { return true }
-                row = fresh
+                switch await Self.reread(token: token, tokens: tokens, stream: stream, line: line) {
+                case .found(let fresh) where fresh.userID == userID: row = fresh
+                case .found, .gone: return true
+                case .closed: return false
+                case .shuttingDown: return true
+                }
             }
         }
+    }
+
+    /// The token as the database has it now (`row` nil: gone, or not the caller's). A read that fails
+    /// — the database slow or away when a turn comes to thousands of streams in one tick — is tried
+    /// again each second while the stream is open, rather than drop the client; nil once it closes.
+    private static func reread(token: String, tokens: TokenStore, stream: UInt64, line: LiveLine) async -> Reread {
+        while true {
+            switch line.streamState(stream) {
+            case .closed: return .closed
+            case .shuttingDown: return .shuttingDown
+            case .open: break
+            }
+            do {
+                return try await tokens.find(token: token).map(Reread.found) ?? .gone
+            } catch {
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    enum Reread {
+        case found(TokenRow)
+        /// No such token any more.
+        case gone
+        /// The client went away meanwhile.
+        case closed
+        case shuttingDown
     }
 
     /// The token as the room's current mark shows it (a mark never moves back).

@@ -169,6 +169,19 @@ final class LiveLine: Sendable {
         waiter?.resume(returning: .closed)
     }
 
+    enum StreamState {
+        case open
+        /// Its client went away.
+        case closed
+        /// The gateway is shutting down.
+        case shuttingDown
+    }
+
+    /// Whether the stream is still open.
+    func streamState(_ id: UInt64) -> StreamState {
+        state.withLock { $0.closed ? .shuttingDown : $0.listeners[id] == nil ? .closed : .open }
+    }
+
     /// Ends every stream and takes no more (graceful shutdown: their clients reconnect elsewhere).
     func closeAll() {
         let waiters = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
