@@ -96,7 +96,7 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     let events = TokenEvents(auth: auth, tokens: tokens, line: parts.line)
     router.get(RouterPath(Routes.tokenEvents)) { request, _ in try await events.stream(request) }
     CatalogController(auth: auth, gate: QueueGate(tokens: tokens), catalog: catalog).addRoutes(to: router)
-    AdminController(adminKey: settings.adminKey, catalog: catalog, rooms: rooms).addRoutes(to: router)
+    AdminController(adminKey: settings.adminKey, catalog: catalog, rooms: rooms, jobs: parts.jobs, database: database).addRoutes(to: router)
     PointsController(auth: auth, database: database, replies: replies).addRoutes(to: router)
     JobsController(auth: auth, database: database, jobs: parts.jobs).addRoutes(to: router)
     ReservationsController(auth: auth, database: database, replies: replies).addRoutes(to: router)

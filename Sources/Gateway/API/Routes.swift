@@ -11,6 +11,10 @@ enum Routes {
     static let adminConcerts = "/v1/admin/concerts"
     static let adminRooms = "/v1/admin/rooms"
     static let adminRoom = "/v1/admin/rooms/{roomId}"
+    static let adminJobs = "/v1/admin/jobs"
+    static let adminJob = "/v1/admin/jobs/{jobId}"
+    static let adminJobRetry = "/v1/admin/jobs/{jobId}/retry"
+    static let adminStats = "/v1/admin/stats"
     static let room = "/v1/rooms/{roomId}"
     static let points = "/v1/points"
     static let charge = "/v1/points/charge"
@@ -30,6 +34,7 @@ enum Routes {
         ("GET", room),
         ("POST", adminConcerts),
         ("POST", adminRooms), ("GET", adminRooms), ("GET", adminRoom), ("PATCH", adminRoom),
+        ("GET", adminJobs), ("POST", adminJobRetry), ("DELETE", adminJob), ("GET", adminStats),
         ("GET", points), ("POST", charge), ("GET", history), ("GET", job),
         ("POST", reservations), ("GET", reservations), ("DELETE", reservation), ("POST", payments),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", openAPI),

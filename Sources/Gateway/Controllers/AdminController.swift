@@ -2,12 +2,14 @@ import Foundation
 import Hummingbird
 import Shared
 
-/// The operator's API, for holders of `ADMIN_KEY`: concerts with their schedules and seats, and
-/// waiting rooms (create, list, read, change).
+/// The operator's API, for holders of `ADMIN_KEY`: concerts with their schedules and seats,
+/// waiting rooms (create, list, read, change), jobs (list, retry or discard the dead) and stats.
 struct AdminController<Context: RequestContext> {
     let adminKey: String?
     let catalog: CatalogStore
     let rooms: RoomStore
+    let jobs: JobStore
+    let database: GatewayDatabase
 
     func addRoutes(to router: Router<Context>) {
         router.post(RouterPath(Routes.adminConcerts)) { request, _ in try await createConcert(request) }
@@ -15,6 +17,67 @@ struct AdminController<Context: RequestContext> {
         router.get(RouterPath(Routes.adminRooms)) { request, _ in try await listRooms(request) }
         router.get(RouterPath(Routes.adminRoom)) { request, context in try await room(request, context) }
         router.patch(RouterPath(Routes.adminRoom)) { request, context in try await changeRoom(request, context) }
+        router.get(RouterPath(Routes.adminJobs)) { request, _ in try await listJobs(request) }
+        router.post(RouterPath(Routes.adminJobRetry)) { request, context in try await changeDeadJob(request, context, retry: true) }
+        router.delete(RouterPath(Routes.adminJob)) { request, context in try await changeDeadJob(request, context, retry: false) }
+        router.get(RouterPath(Routes.adminStats)) { request, _ in try await stats(request) }
+    }
+
+    struct JobList: Encodable { let jobs: [JobStore.Summary] }
+
+    struct Stats: Encodable {
+        let jobs: JobStore.Counts
+        let rooms: [RoomStore.Room]
+    }
+
+    func listJobs(_ request: Request) async throws -> Response {
+        try authorize(request)
+        let query = request.uri.queryParameters
+        let state = try query.get("state").map { raw -> JobState in
+            guard raw == "dead" || raw == "queued", let state = JobState(rawValue: raw) else {
+                throw Problem.invalidRequest("'state' must be dead or queued.")
+            }
+            return state
+        } ?? .dead
+        let kind = try query.get("kind").map { raw -> String in
+            guard (1...100).contains(raw.utf8.count), raw.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                throw Problem.invalidRequest("'kind' must be 1 to 100 visible ASCII characters.")
+            }
+            return raw
+        }
+        let limit = try query.get("limit").map { raw -> Int in
+            guard let value = Int(raw), (1...500).contains(value) else { throw Problem.invalidRequest("'limit' must be 1 to 500.") }
+            return value
+        } ?? 50
+        let before = try query.get("before").map { raw -> Int64 in
+            guard let value = Int64(raw), value > 0 else { throw Problem.invalidRequest("'before' must be a positive integer.") }
+            return value
+        } ?? Int64.max
+        let list = try await database.run { _ in try await jobs.summaries(state: state, kind: kind, limit: limit, before: before) }
+        return try JSONBody.response(JobList(jobs: list))
+    }
+
+    /// `POST /v1/admin/jobs/{jobId}/retry` (`retry`) or `DELETE /v1/admin/jobs/{jobId}`: only a dead job.
+    func changeDeadJob(_ request: Request, _ context: Context, retry: Bool) async throws -> Response {
+        try authorize(request)
+        let id = try PathID.parse("jobId", from: context)
+        let change = try await database.run { _ in retry ? try await jobs.retryDead(id: id) : try await jobs.discardDead(id: id) }
+        switch change {
+        case .done(let summary):
+            guard retry, let summary else { return Response(status: .noContent) }
+            return try JSONBody.response(summary)
+        case .notDead:
+            throw Problem(status: .conflict, code: "job_not_dead", title: "Job not dead",
+                          detail: "Only a dead job can be retried or removed; job \(id) is not dead.")
+        case .notFound:
+            throw Problem.notFound
+        }
+    }
+
+    func stats(_ request: Request) async throws -> Response {
+        try authorize(request)
+        let counts = try await database.run { _ in try await jobs.counts() }
+        return try JSONBody.response(Stats(jobs: counts, rooms: try await rooms.rooms()))
     }
 
     struct NewConcert: Decodable {

@@ -139,7 +139,7 @@ public struct JobRunner: Sendable {
     private func recordFailure(of job: ClaimedJob, error: any Error, on connection: PostgresConnection) async throws -> Bool {
         let delay = retry.delay(afterAttempt: job.attempts + 1)
         let seconds = delay.secondsValue
-        let message = String(String(reflecting: error).prefix(2000))
+        let message = JobFailure.summary(of: error)
         let rows = try await connection.query(
             JobStore.Statements.fail(id: job.id, error: message, delaySeconds: seconds, deadBody: Self.deadBody),
             logger: logger)
@@ -147,7 +147,7 @@ public struct JobRunner: Sendable {
         for try await value in rows.decode(Bool.self) { isDead = value }
         logger.warning("job threw", metadata: [
             "job.id": "\(job.id)", "job.kind": "\(job.kind)", "job.attempt": "\(job.attempts + 1)",
-            "job.dead": "\(isDead)", "error": "\(message)",
+            "job.dead": "\(isDead)", "error": "\(String(reflecting: error))",
         ])
         if isDead { JobMetrics.dead(kind: job.kind).increment() } else { JobMetrics.retries(kind: job.kind).increment() }
         return isDead
