@@ -40,7 +40,6 @@ struct MigrateCommand: AsyncParsableCommand {
     }
 
     private func fail(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("stagedoor-admin: \(message)\n".utf8))
-        return ExitCode.failure
+        OperatorClient.fail(message)
     }
 }

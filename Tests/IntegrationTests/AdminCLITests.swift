@@ -1,0 +1,115 @@
+import AsyncHTTPClient
+import Foundation
+import PostgresNIO
+import Testing
+import TestSupport
+
+/// `stagedoor-admin` run as a process against a real gateway process and PostgreSQL.
+@Suite("stagedoor-admin against a real gateway")
+struct AdminCLITests {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs the CLI to its end with STAGEDOOR_URL and ADMIN_KEY (unless overridden) in its environment.
+    static func admin(_ arguments: [String], url: String, key: String? = "cli-key", environment extra: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = RunningProcess.binDirectory.appendingPathComponent("stagedoor-admin")
+        process.arguments = arguments
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "STAGEDOOR_URL": url]
+        if let key { environment["ADMIN_KEY"] = key }
+        environment.merge(extra) { _, new in new }
+        process.environment = environment
+        let (out, err) = (Pipe(), Pipe())
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func json(_ run: Run) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8))) as? [String: Any] ?? [:]
+    }
+
+    @Test("rooms, jobs and stats from the terminal: tables, --json, one error line and a non-zero exit on failure")
+    func operatorTour() async throws {
+        let url = try await TestDatabase.create(migrated: true)
+        defer { Task { try? await TestDatabase.drop(url.database) } }
+        let gateway = try RunningProcess("stagedoor-gateway", environment: ["DATABASE_URL": url.urlString, "PORT": "0", "ADMIN_KEY": "cli-key"])
+        _ = await eventually(timeout: .seconds(60)) { MetricsTests.listeningPort(gateway.output) != nil }
+        let port = try #require(MetricsTests.listeningPort(gateway.output), "\(gateway.output)")
+        let api = "http://127.0.0.1:\(port)"
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let concert = try await MetricsTests.call(http, .POST, "\(api)/v1/admin/concerts", bearer: "cli-key", body: """
+                {"title": "CLI", "artist": "The Terminal", "schedules": [{"startsAt": "2030-01-01T20:00:00Z", "price": 10}]}
+                """)
+            let concertID = try #require(concert.json["id"] as? Int)
+
+            // Rooms.
+            let created = try Self.admin(["rooms", "create", "--name", "Night sale", "--concert", "\(concertID)", "--rate", "10", "--json"], url: api)
+            #expect(created.status == 0, "\(created.stderr)")
+            let roomID = try #require(Self.json(created)["roomId"] as? Int)
+            let list = try Self.admin(["rooms", "list"], url: api)
+            #expect(list.status == 0 && list.stdout.hasPrefix("ID  NAME") && list.stdout.contains("Night sale"), "\(list.stdout)")
+            #expect(try Self.admin(["rooms", "pause", "\(roomID)"], url: api).status == 0)
+            #expect(Self.json(try Self.admin(["rooms", "show", "\(roomID)", "--json"], url: api))["state"] as? String == "paused")
+            #expect(try Self.admin(["rooms", "set-rate", "\(roomID)", "25"], url: api).status == 0)
+            #expect(try Self.admin(["rooms", "resume", "\(roomID)"], url: api).status == 0)
+            let room = try await MetricsTests.call(http, .GET, "\(api)/v1/admin/rooms/\(roomID)", bearer: "cli-key")
+            #expect(room.json["state"] as? String == "open" && room.json["admitPerSecond"] as? Double == 25)
+
+            // Jobs: two dead ones, made as a worker leaves them.
+            _ = try await TestDatabase.withClient(url, poolSize: 1) { client in
+                try await client.query("""
+                    INSERT INTO jobs (kind, payload, state, attempts, finished_at, last_error, response_status, response_body)
+                    SELECT 'reserve', '{}', 'dead', 5, now(), 'Boom: the handler threw', 503, '{}' FROM generate_series(1, 2)
+                    """)
+            }
+            let dead = try Self.admin(["jobs", "dead"], url: api)
+            #expect(dead.status == 0 && dead.stdout.contains("Boom: the handler threw"), "\(dead.stdout)")
+            let ids = (Self.json(try Self.admin(["jobs", "dead", "--json"], url: api))["jobs"] as? [[String: Any]] ?? [])
+                .compactMap { $0["jobId"] as? Int }
+            #expect(ids.count == 2)
+            let retried = try Self.admin(["jobs", "retry", "\(ids[0])"], url: api)
+            #expect(retried.status == 0 && retried.stdout == "job \(ids[0]) queued again\n", "\(retried)")
+            let again = try Self.admin(["jobs", "retry", "\(ids[0])"], url: api)
+            #expect(again.status != 0 && again.stdout.isEmpty)
+            #expect(again.stderr.split(separator: "\n").count == 1 && again.stderr.contains("409 job_not_dead"), "\(again.stderr)")
+            #expect(try Self.admin(["jobs", "discard", "\(ids[1])"], url: api).status == 0)
+
+            // Stats.
+            let stats = Self.json(try Self.admin(["stats", "--json"], url: api))
+            let jobs = try #require(stats["jobs"] as? [String: Any])
+            #expect(jobs["queued"] as? Int == 1 && jobs["dead"] as? Int == 0)
+            let table = try Self.admin(["stats"], url: api)
+            #expect(table.status == 0 && table.stdout.hasPrefix("jobs: 1 queued, 0 running, 0 dead"), "\(table.stdout)")
+
+            // Failures: one line on stderr, a non-zero exit.
+            let failures: [(Run, String)] = [
+                (try Self.admin(["rooms", "list"], url: api, key: "wrong"), "401 unauthorized"),
+                (try Self.admin(["rooms", "list"], url: api, key: nil), "ADMIN_KEY is not set"),
+                (try Self.admin(["rooms", "set-rate", "\(roomID)", "0"], url: api), "400 invalid_request"),
+                (try Self.admin(["rooms", "show", "999"], url: api), "404 not_found"),
+                (try Self.admin(["stats"], url: "http://127.0.0.1:1"), "cannot reach"),
+            ]
+            for (run, expected) in failures {
+                #expect(run.status != 0)
+                #expect(run.stderr.split(separator: "\n").count == 1 && run.stderr.contains(expected), "\(run.stderr)")
+            }
+        } catch {
+            try? await http.shutdown()
+            gateway.send(SIGTERM)
+            throw error
+        }
+        try await http.shutdown()
+        gateway.send(SIGTERM)
+        _ = await gateway.waitForExit()
+    }
+}
