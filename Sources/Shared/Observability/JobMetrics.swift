@@ -51,6 +51,18 @@ public enum JobMetrics {
         Counter(label: "stagedoor_gateway_refused_at_enqueue_total", dimensions: [("kind", key.kind.rawValue), ("status", String(key.status))])
     }
 
+    /// Makes every per-kind series of a runner of `kinds` exist from the start, at zero: a counter
+    /// that first appears at its first event gives `rate()` and `increase()` nothing to compare.
+    public static func prepare(kinds: [JobKind]) {
+        _ = fallbacks
+        for kind in kinds {
+            _ = wait(kind: kind)
+            _ = run(kind: kind)
+            _ = retries(kind: kind)
+            _ = dead(kind: kind)
+        }
+    }
+
     /// `stagedoor_job_retries_total{kind}`: attempts that threw and were rescheduled.
     public static func retries(kind: JobKind) -> Counter {
         Counter(label: "stagedoor_job_retries_total", dimensions: [("kind", kind.rawValue)])

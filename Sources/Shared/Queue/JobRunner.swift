@@ -27,6 +27,7 @@ public struct JobRunner: Sendable {
         self.batchSize = batchSize
         self.retry = retry
         self.logger = logger
+        JobMetrics.prepare(kinds: handlers.map(\.kind))
     }
 
     /// Claims and runs up to one batch; returns how many jobs it claimed (0 when the queue is empty).
