@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL (unless TEST_DATABASE_URL is set), runs the whole
-# suite against it, then fuzzes the HTTP contract (scripts/fuzz.sh; FUZZ=0 skips it), and removes it.
+# suite against it, then validates the Kubernetes manifests and fuzzes the HTTP contract
+# (scripts/fuzz.sh; FUZZ=0 skips it), and removes it.
 # Each test creates its own database on that server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,11 @@ fi
 
 swift build --build-tests
 swift test --skip-build "$@" 2>&1 | tee .build/test-output.log
+
+# The Kubernetes manifests against the Kubernetes schemas (scripts/check-manifests.sh).
+if [ $# -eq 0 ]; then
+  ./scripts/check-manifests.sh
+fi
 
 # The HTTP contract, fuzzed against a real stack (derandomized and bounded; `make fuzz` runs longer).
 if [ "${FUZZ:-1}" = 1 ] && [ $# -eq 0 ]; then

@@ -8,7 +8,7 @@ import Yams
 /// no cluster or Docker engine runs here, so what can be checked without one is checked here.
 @Suite("Deployment manifests match the code")
 struct DeployManifestTests {
-    static let executables: Set<String> = ["stagedoor-gateway", "stagedoor-queue-worker", "stagedoor-payment-worker"]
+    static let executables: Set<String> = ["stagedoor-gateway", "stagedoor-queue-worker", "stagedoor-payment-worker", "stagedoor-admin"]
 
     static func manifests() throws -> [[String: Any]] {
         let text = try Checkout.text("deploy/kubernetes/stagedoor.yaml")
@@ -69,12 +69,13 @@ struct DeployManifestTests {
         #expect(!selector.isEmpty && selector.allSatisfy { gatewayLabels[$0.key] == $0.value })
     }
 
-    @Test("the container image builds the three executables the manifests run")
+    @Test("the container image builds the executables the manifests run (the migration Job's stagedoor-admin too)")
     func imageBuildsTheExecutables() throws {
         let dockerfile = try Checkout.text("deploy/container/Dockerfile")
         let line = try #require(dockerfile.split(separator: "\n").first { $0.hasPrefix("ARG PRODUCTS=") })
         let products = Set(line.dropFirst("ARG PRODUCTS=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).split(separator: " ").map(String.init))
         #expect(products == Self.executables)
+        #expect(try Checkout.text("deploy/kubernetes/migrate-job.yaml").contains(#"command: ["stagedoor-admin", "migrate""#))
         let manifest = try Checkout.text("Package.swift")
         for product in Self.executables { #expect(manifest.contains("\"\(product)\"")) }
     }
