@@ -57,7 +57,7 @@ struct OpenAPITests {
         #expect(codes == [
             "invalid_request", "unauthorized", "queue_token_invalid", "queue_token_not_active", "not_found",
             "method_not_allowed", "seat_unavailable", "already_reserved", "already_paid", "idempotency_conflict",
-            "queue_token_wrong_room", "concert_in_room", "insufficient_points", "hold_expired", "payload_too_large", "rate_limited", "unavailable",
+            "queue_token_wrong_room", "concert_in_room", "job_not_dead", "insufficient_points", "hold_expired", "payload_too_large", "rate_limited", "unavailable",
         ])
     }
 
