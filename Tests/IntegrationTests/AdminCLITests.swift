@@ -14,7 +14,9 @@ struct AdminCLITests {
     }
 
     /// Runs the CLI to its end with STAGEDOOR_URL and ADMIN_KEY (unless overridden) in its environment.
-    static func admin(_ arguments: [String], url: String, key: String? = "cli-key", environment extra: [String: String] = [:]) throws -> Run {
+    /// Its output goes to files and its end is polled: `waitUntilExit()` spins a run loop on the
+    /// calling thread (one of the executor's), after which the test process hung at exit.
+    static func admin(_ arguments: [String], url: String, key: String? = "cli-key", environment extra: [String: String] = [:]) async throws -> Run {
         let process = Process()
         process.executableURL = RunningProcess.binDirectory.appendingPathComponent("stagedoor-admin")
         process.arguments = arguments
@@ -22,15 +24,22 @@ struct AdminCLITests {
         if let key { environment["ADMIN_KEY"] = key }
         environment.merge(extra) { _, new in new }
         process.environment = environment
-        let (out, err) = (Pipe(), Pipe())
-        process.standardOutput = out
-        process.standardError = err
+        let directory = FileManager.default.temporaryDirectory
+        let (out, err) = (directory.appendingPathComponent("admin-\(UUID()).out"), directory.appendingPathComponent("admin-\(UUID()).err"))
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        let (outHandle, errHandle) = (try FileHandle(forWritingTo: out), try FileHandle(forWritingTo: err))
+        process.standardOutput = outHandle
+        process.standardError = errHandle
         try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+        let deadline = ContinuousClock.now + .seconds(60)
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { process.terminate() }
+        try? outHandle.close()
+        try? errHandle.close()
+        return Run(status: process.isRunning ? -1 : process.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
+                   stderr: try String(contentsOf: err, encoding: .utf8))
     }
 
     static func json(_ run: Run) -> [String: Any] {
@@ -53,15 +62,15 @@ struct AdminCLITests {
             let concertID = try #require(concert.json["id"] as? Int)
 
             // Rooms.
-            let created = try Self.admin(["rooms", "create", "--name", "Night sale", "--concert", "\(concertID)", "--rate", "10", "--json"], url: api)
+            let created = try await Self.admin(["rooms", "create", "--name", "Night sale", "--concert", "\(concertID)", "--rate", "10", "--json"], url: api)
             #expect(created.status == 0, "\(created.stderr)")
             let roomID = try #require(Self.json(created)["roomId"] as? Int)
-            let list = try Self.admin(["rooms", "list"], url: api)
+            let list = try await Self.admin(["rooms", "list"], url: api)
             #expect(list.status == 0 && list.stdout.hasPrefix("ID  NAME") && list.stdout.contains("Night sale"), "\(list.stdout)")
-            #expect(try Self.admin(["rooms", "pause", "\(roomID)"], url: api).status == 0)
-            #expect(Self.json(try Self.admin(["rooms", "show", "\(roomID)", "--json"], url: api))["state"] as? String == "paused")
-            #expect(try Self.admin(["rooms", "set-rate", "\(roomID)", "25"], url: api).status == 0)
-            #expect(try Self.admin(["rooms", "resume", "\(roomID)"], url: api).status == 0)
+            #expect(try await Self.admin(["rooms", "pause", "\(roomID)"], url: api).status == 0)
+            #expect(Self.json(try await Self.admin(["rooms", "show", "\(roomID)", "--json"], url: api))["state"] as? String == "paused")
+            #expect(try await Self.admin(["rooms", "set-rate", "\(roomID)", "25"], url: api).status == 0)
+            #expect(try await Self.admin(["rooms", "resume", "\(roomID)"], url: api).status == 0)
             let room = try await MetricsTests.call(http, .GET, "\(api)/v1/admin/rooms/\(roomID)", bearer: "cli-key")
             #expect(room.json["state"] as? String == "open" && room.json["admitPerSecond"] as? Double == 25)
 
@@ -72,32 +81,32 @@ struct AdminCLITests {
                     SELECT 'reserve', '{}', 'dead', 5, now(), 'Boom: the handler threw', 503, '{}' FROM generate_series(1, 2)
                     """)
             }
-            let dead = try Self.admin(["jobs", "dead"], url: api)
+            let dead = try await Self.admin(["jobs", "dead"], url: api)
             #expect(dead.status == 0 && dead.stdout.contains("Boom: the handler threw"), "\(dead.stdout)")
-            let ids = (Self.json(try Self.admin(["jobs", "dead", "--json"], url: api))["jobs"] as? [[String: Any]] ?? [])
+            let ids = (Self.json(try await Self.admin(["jobs", "dead", "--json"], url: api))["jobs"] as? [[String: Any]] ?? [])
                 .compactMap { $0["jobId"] as? Int }
             #expect(ids.count == 2)
-            let retried = try Self.admin(["jobs", "retry", "\(ids[0])"], url: api)
+            let retried = try await Self.admin(["jobs", "retry", "\(ids[0])"], url: api)
             #expect(retried.status == 0 && retried.stdout == "job \(ids[0]) queued again\n", "\(retried)")
-            let again = try Self.admin(["jobs", "retry", "\(ids[0])"], url: api)
+            let again = try await Self.admin(["jobs", "retry", "\(ids[0])"], url: api)
             #expect(again.status != 0 && again.stdout.isEmpty)
             #expect(again.stderr.split(separator: "\n").count == 1 && again.stderr.contains("409 job_not_dead"), "\(again.stderr)")
-            #expect(try Self.admin(["jobs", "discard", "\(ids[1])"], url: api).status == 0)
+            #expect(try await Self.admin(["jobs", "discard", "\(ids[1])"], url: api).status == 0)
 
             // Stats.
-            let stats = Self.json(try Self.admin(["stats", "--json"], url: api))
+            let stats = Self.json(try await Self.admin(["stats", "--json"], url: api))
             let jobs = try #require(stats["jobs"] as? [String: Any])
             #expect(jobs["queued"] as? Int == 1 && jobs["dead"] as? Int == 0)
-            let table = try Self.admin(["stats"], url: api)
+            let table = try await Self.admin(["stats"], url: api)
             #expect(table.status == 0 && table.stdout.hasPrefix("jobs: 1 queued, 0 running, 0 dead"), "\(table.stdout)")
 
             // Failures: one line on stderr, a non-zero exit.
             let failures: [(Run, String)] = [
-                (try Self.admin(["rooms", "list"], url: api, key: "wrong"), "401 unauthorized"),
-                (try Self.admin(["rooms", "list"], url: api, key: nil), "ADMIN_KEY is not set"),
-                (try Self.admin(["rooms", "set-rate", "\(roomID)", "0"], url: api), "400 invalid_request"),
-                (try Self.admin(["rooms", "show", "999"], url: api), "404 not_found"),
-                (try Self.admin(["stats"], url: "http://127.0.0.1:1"), "cannot reach"),
+                (try await Self.admin(["rooms", "list"], url: api, key: "wrong"), "401 unauthorized"),
+                (try await Self.admin(["rooms", "list"], url: api, key: nil), "ADMIN_KEY is not set"),
+                (try await Self.admin(["rooms", "set-rate", "\(roomID)", "0"], url: api), "400 invalid_request"),
+                (try await Self.admin(["rooms", "show", "999"], url: api), "404 not_found"),
+                (try await Self.admin(["stats"], url: "http://127.0.0.1:1"), "cannot reach"),
             ]
             for (run, expected) in failures {
                 #expect(run.status != 0)
