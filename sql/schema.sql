@@ -165,6 +165,21 @@ END
 $$;
 
 --
+-- Name: stagedoor_enqueue_booking_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean, bytea[], bigint[], integer[], integer[], integer[], text[], bigint[], bigint[]); Type: PROCEDURE; Schema: public; Owner: -
+--
+
+CREATE PROCEDURE public.stagedoor_enqueue_booking_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_notify boolean, IN p_gates bytea[], IN p_seat_schedules bigint[], IN p_seat_nos integer[], IN p_max_holds integer[], IN p_refusal_statuses integer[], IN p_refusal_bodies text[], IN p_room_schedules bigint[], IN p_room_reservations bigint[], OUT o_created boolean[], OUT o_ids bigint[], OUT o_gates text[], OUT o_statuses integer[], OUT o_bodies text[])
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    CALL stagedoor_enqueue_booking_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts,
+                                        array_fill(''::text, ARRAY[cardinality(p_kinds)]), p_notify, p_gates,
+                                        p_seat_schedules, p_seat_nos, p_max_holds, p_refusal_statuses, p_refusal_bodies,
+                                        p_room_schedules, p_room_reservations, o_created, o_ids, o_gates, o_statuses, o_bodies);
+END
+$$;
+
+--
 -- Name: stagedoor_enqueue_booking_jobs(text[], text[], bigint[], text[], bytea[], integer[], text[], boolean, bytea[], bigint[], integer[], integer[], integer[], text[], bigint[], bigint[]); Type: PROCEDURE; Schema: public; Owner: -
 --
 
@@ -239,6 +254,19 @@ BEGIN
                                              p_reply_channels, d.inserts, d.statuses, d.bodies, p_notify) e
     JOIN checked c ON c.n = e.n;
     COMMIT;
+END
+$$;
+
+--
+-- Name: stagedoor_enqueue_jobs(text[], text[], bigint[], text[], bytea[], integer[], boolean); Type: PROCEDURE; Schema: public; Owner: -
+--
+
+CREATE PROCEDURE public.stagedoor_enqueue_jobs(IN p_kinds text[], IN p_payloads text[], IN p_user_ids bigint[], IN p_keys text[], IN p_hashes bytea[], IN p_max_attempts integer[], IN p_notify boolean, OUT o_created boolean[], OUT o_ids bigint[])
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    CALL stagedoor_enqueue_jobs(p_kinds, p_payloads, p_user_ids, p_keys, p_hashes, p_max_attempts,
+                                array_fill(''::text, ARRAY[cardinality(p_kinds)]), p_notify, o_created, o_ids);
 END
 $$;
 

@@ -109,6 +109,27 @@ struct JobRunnerTests {
         }
     }
 
+    @Test("the enqueue procedures' signatures before reply channels still enqueue (gateways of the earlier release in a rolling upgrade), on job_done")
+    func signaturesBeforeReplyChannels() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await client.query("""
+                CALL stagedoor_enqueue_jobs(ARRAY['echo'], ARRAY['{}'], ARRAY[-1]::bigint[], ARRAY['']::text[], ARRAY[''::bytea],
+                                            ARRAY[5], false, NULL, NULL)
+                """)
+            try await client.query("""
+                CALL stagedoor_enqueue_booking_jobs(ARRAY['echo', 'echo'], ARRAY['{}', '{}'], ARRAY[-1, -1]::bigint[], ARRAY['', '']::text[],
+                    ARRAY[''::bytea, ''::bytea], ARRAY[5, 5], false, ARRAY[''::bytea, ''::bytea], ARRAY[0, 0]::bigint[], ARRAY[0, 0],
+                    ARRAY[0, 0], ARRAY[0, 0], ARRAY['', '']::text[], ARRAY[0, 0]::bigint[], ARRAY[0, 0]::bigint[], NULL, NULL, NULL, NULL, NULL)
+                """)
+            #expect(try await client.scalar("SELECT count(*) FROM jobs WHERE state = 'queued' AND reply_channel IS NULL", as: Int64.self) == 3)
+            let outcomes = try await client.scalar("""
+                SELECT count(*) FROM stagedoor_finish_jobs((SELECT array_agg(id) FROM jobs), ARRAY[200, 200, 200], ARRAY['{}', '{}', '{}'])
+                WHERE channel = 'job_done'
+                """, as: Int64.self)
+            #expect(outcomes == 3)
+        }
+    }
+
     @Test("a runner killed mid-batch loses nothing: its jobs run later, exactly once")
     func killMidBatch() async throws {
         try await TestDatabase.withDatabase { client, url in
