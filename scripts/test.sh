@@ -21,19 +21,19 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 
 swift build --build-tests
-# The results also go to an xUnit file, written when the run ends. Once in a while (twice in about
-# thirty runs, 2026-12-04) the test process hangs at its exit after the run, in the C library's exit
-# path; then the results file decides, and the process is ended.
+# The results also go to an xUnit file, complete (closed by </testsuites>) when the run ends. Once in
+# a while (twice in about thirty runs, 2026-12-04) the test process hangs at its exit after the run,
+# in the C library's exit path; then the complete results file decides, and the process is ended.
 results=.build/test-results.xml
 rm -f .build/test-results*.xml
 swift test --skip-build --xunit-output "$results" "$@" > >(tee .build/test-output.log) 2>&1 &
 tests=$!
 written=""
 while kill -0 "$tests" 2>/dev/null; do
-  if [ -f .build/test-results-swift-testing.xml ]; then
+  if grep -qs '</testsuites>' .build/test-results-swift-testing.xml; then
     written=${written:-$(date +%s)}
     if [ $(( $(date +%s) - written )) -gt 60 ]; then
-      echo "the test process wrote its results but had not exited 60 s later: ending it, the results decide" >&2
+      echo "the test process finished its run but had not exited 60 s later: ending it, its results decide" >&2
       pkill -P "$tests" 2>/dev/null || true
       sleep 2
       kill "$tests" 2>/dev/null || true
@@ -44,7 +44,7 @@ while kill -0 "$tests" 2>/dev/null; do
 done
 status=0
 wait "$tests" || status=$?
-if [ -n "$written" ] && [ $status -ne 0 ] && [ -f .build/test-results-swift-testing.xml ]; then
+if [ -n "$written" ] && [ $status -ne 0 ]; then
   if grep -q '<testsuite name="TestResults" errors="0" tests="[0-9]*" failures="0"' .build/test-results-swift-testing.xml; then
     grep -o '<testsuite name="TestResults"[^>]*>' .build/test-results-swift-testing.xml
     status=0
