@@ -1,4 +1,7 @@
 import AsyncHTTPClient
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import PostgresNIO
 import Testing
@@ -13,33 +16,37 @@ struct AdminCLITests {
         let stderr: String
     }
 
-    /// Runs the CLI to its end with STAGEDOOR_URL and ADMIN_KEY (unless overridden) in its environment.
-    /// Its output goes to files and its end is polled: `waitUntilExit()` spins a run loop on the
-    /// calling thread (one of the executor's), after which the test process hung at exit.
+    /// Runs the CLI to its end with STAGEDOOR_URL and ADMIN_KEY (unless overridden) in its environment,
+    /// its output in files. Spawned with posix_spawn and reaped with waitpid, not Foundation's
+    /// `Process`: with twenty short children per run, test runs began to hang (2026-12-04).
     static func admin(_ arguments: [String], url: String, key: String? = "cli-key", environment extra: [String: String] = [:]) async throws -> Run {
-        let process = Process()
-        process.executableURL = RunningProcess.binDirectory.appendingPathComponent("stagedoor-admin")
-        process.arguments = arguments
         var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "STAGEDOOR_URL": url]
         if let key { environment["ADMIN_KEY"] = key }
         environment.merge(extra) { _, new in new }
-        process.environment = environment
         let directory = FileManager.default.temporaryDirectory
         let (out, err) = (directory.appendingPathComponent("admin-\(UUID()).out"), directory.appendingPathComponent("admin-\(UUID()).err"))
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        let (outHandle, errHandle) = (try FileHandle(forWritingTo: out), try FileHandle(forWritingTo: err))
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        try process.run()
+        let program = RunningProcess.binDirectory.appendingPathComponent("stagedoor-admin").path
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, out.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, err.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, nil, argv, envp)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
+        var status: Int32 = 0
         let deadline = ContinuousClock.now + .seconds(60)
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { process.terminate() }
-        try? outHandle.close()
-        try? errHandle.close()
-        return Run(status: process.isRunning ? -1 : process.terminationStatus, stdout: try String(contentsOf: out, encoding: .utf8),
-                   stderr: try String(contentsOf: err, encoding: .utf8))
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if ContinuousClock.now > deadline { kill(pid, SIGKILL) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
+        return Run(status: exit, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
     }
 
     static func json(_ run: Run) -> [String: Any] {
