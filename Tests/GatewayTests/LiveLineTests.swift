@@ -40,15 +40,22 @@ struct LiveLineTests {
         let line = LiveLine(maxStreams: 10, keepAlive: .milliseconds(300))
         let old = try #require(line.open(tokenID: 1, roomID: 1))
         let young = try #require(line.open(tokenID: 2, roomID: 1))
+        /// Waits (up to 10 s) until `count` streams wait: a task may start its wait late on a busy machine.
+        func waiting(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while line.waitingCount < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            try #require(line.waitingCount == count)
+        }
         let oldWait = Task { await line.wait(old, seen: 0) }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waiting(1)
+        line.wakeQuiet()  // just started: not due
+        #expect(line.waitingCount == 1)
+        try await Task.sleep(for: .milliseconds(350))
         let youngWait = Task { await line.wait(young, seen: 0) }
-        try await Task.sleep(for: .milliseconds(50))
-        line.wakeQuiet()  // 250 ms and 50 ms: neither is due
-        try await Task.sleep(for: .milliseconds(100))
-        line.wakeQuiet()  // 350 ms and 150 ms: the first only
+        try await waiting(2)
+        line.wakeQuiet()  // the first has waited 350 ms, the second just started
         #expect(await oldWait.value.wake == .quiet)
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(line.waitingCount == 1)
         line.closeAll()
         #expect(await youngWait.value.wake == .shuttingDown)
     }

@@ -201,6 +201,9 @@ final class LiveLine: Sendable {
         state.withLock { $0.listeners.values.map(\.tokenID) }
     }
 
+    /// How many streams are waiting now (for tests).
+    var waitingCount: Int { state.withLock { $0.listeners.values.filter { $0.waiter != nil }.count } }
+
     /// How many streams are open.
     var openCount: Int { state.withLock { $0.listeners.count } }
 }
