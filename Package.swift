@@ -38,6 +38,7 @@ let package = Package(
                 .embedInCode("migrations/001_baseline.sql"),
                 .embedInCode("migrations/002_rooms.sql"),
                 .embedInCode("migrations/003_reply_channels.sql"),
+                .embedInCode("migrations/004_enqueue_signatures_before_003.sql"),
                 .embedInCode("functions/stagedoor_admission_tick.sql"),
                 .embedInCode("functions/stagedoor_claim_jobs.sql"),
                 .embedInCode("functions/stagedoor_enqueue_booking_jobs.sql"),

@@ -27,6 +27,7 @@ public enum Migrations {
         SchemaFile(name: "migrations/001_baseline.sql", sql: text(PackageResources._01_baseline_sql)),
         SchemaFile(name: "migrations/002_rooms.sql", sql: text(PackageResources._02_rooms_sql)),
         SchemaFile(name: "migrations/003_reply_channels.sql", sql: text(PackageResources._03_reply_channels_sql)),
+        SchemaFile(name: "migrations/004_enqueue_signatures_before_003.sql", sql: text(PackageResources._04_enqueue_signatures_before_003_sql)),
     ]
 
     /// Functions and procedures, one per file: each applied again whenever its text changes.
