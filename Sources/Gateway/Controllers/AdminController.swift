@@ -45,15 +45,8 @@ struct AdminController<Context: RequestContext> {
             }
             return raw
         }
-        let limit = try query.get("limit").map { raw -> Int in
-            guard let value = Int(raw), (1...500).contains(value) else { throw Problem.invalidRequest("'limit' must be 1 to 500.") }
-            return value
-        } ?? 50
-        let before = try query.get("before").map { raw -> Int64 in
-            guard let value = Int64(raw), value > 0 else { throw Problem.invalidRequest("'before' must be a positive integer.") }
-            return value
-        } ?? Int64.max
-        let list = try await database.run { _ in try await jobs.summaries(state: state, kind: kind, limit: limit, before: before) }
+        let paging = try Paging(request, limits: 1...500)
+        let list = try await database.run { _ in try await jobs.summaries(state: state, kind: kind, limit: paging.limit, before: paging.before) }
         return try JSONBody.response(JobList(jobs: list))
     }
 

@@ -21,15 +21,8 @@ struct PointsController<Context: RequestContext> {
     /// `GET /v1/points/history?limit=50&before=<id>`: the caller's ledger, newest first.
     func history(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let query = request.uri.queryParameters
-        let limit = try query.get("limit").map { raw -> Int in
-            guard let value = Int(raw), (1...100).contains(value) else { throw Problem.invalidRequest("'limit' must be 1 to 100.") }
-            return value
-        } ?? 50
-        let before = try query.get("before").map { raw -> Int64 in
-            guard let value = Int64(raw), value > 0 else { throw Problem.invalidRequest("'before' must be a positive integer.") }
-            return value
-        } ?? Int64.max
+        let paging = try Paging(request, limits: 1...100)
+        let (limit, before) = (paging.limit, paging.before)
         let entries = try await database.run { client in
             var entries: [HistoryEntry] = []
             for try await (id, kind, amount, after, at) in try await client.query("""
