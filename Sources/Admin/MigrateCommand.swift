@@ -3,13 +3,15 @@ import Foundation
 import Logging
 import Shared
 
-/// `stagedoor-admin migrate`: applies the schema to `DATABASE_URL` and exits, for a deploy step.
+/// `stagedoor-admin migrate`: applies the schema to `DATABASE_DIRECT_URL` (else `DATABASE_URL`) and
+/// exits, for a deploy step. Direct first: the pass holds a session's advisory lock, which a
+/// transaction-mode pooler would not keep on one server.
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Applies pending migrations and changed functions to DATABASE_URL, then exits.")
+        abstract: "Applies pending migrations and changed functions to DATABASE_DIRECT_URL (else DATABASE_URL), then exits.")
 
-    @Option(help: "postgres://user[:password]@host[:port]/database (default: DATABASE_URL)")
+    @Option(help: "postgres://user[:password]@host[:port]/database (default: DATABASE_DIRECT_URL, else DATABASE_URL)")
     var databaseUrl: String?
 
     @Option(help: "Seconds to retry an unreachable database.")
@@ -21,10 +23,13 @@ struct MigrateCommand: AsyncParsableCommand {
             handler.logLevel = .notice
             return handler
         }
-        guard let raw = databaseUrl ?? ProcessInfo.processInfo.environment["DATABASE_URL"] else {
-            throw fail("DATABASE_URL is not set (or pass --database-url)")
+        let environment = ProcessInfo.processInfo.environment
+        let given = [("--database-url", databaseUrl), ("DATABASE_DIRECT_URL", environment["DATABASE_DIRECT_URL"]), ("DATABASE_URL", environment["DATABASE_URL"])]
+            .first { $0.1.map { !$0.isEmpty } ?? false }
+        guard let (source, raw) = given, let raw else {
+            throw fail("DATABASE_URL is not set (or DATABASE_DIRECT_URL, or pass --database-url)")
         }
-        guard let url = DatabaseURL(parsing: raw) else { throw fail("invalid DATABASE_URL: expected postgres://user[:password]@host[:port]/database") }
+        guard let url = DatabaseURL(parsing: raw) else { throw fail("invalid \(source): expected postgres://user[:password]@host[:port]/database") }
         let logger = Logger(label: "stagedoor.admin.migrate")
         do {
             try await Database.withClient(url, poolSize: 1) { client in

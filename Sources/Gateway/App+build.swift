@@ -40,7 +40,7 @@ struct GatewayParts: Sendable {
         self.jobs = JobStore(client: client, coalescer: coalescer, logger: Observability.logger("gateway", "jobs"))
         self.bookingJobs = BookingJobs(jobs: jobs)
         self.listener = NotificationListener(
-            url: settings.databaseURL, channels: [board.channel, AdmissionNotice.channel],
+            url: settings.directDatabaseURL, channels: [board.channel, AdmissionNotice.channel],
             applicationName: "stagedoor-gateway-replies", logger: Observability.logger("gateway", "replies"),
             onConnect: {
                 board.rescan()
@@ -71,8 +71,7 @@ func buildApplication(settings: Settings, client: PostgresClient, parts: Gateway
         },
         logger: logger)
     app.beforeServerStarts {
-        try await DatabaseStartup.prepare(client, url: settings.databaseURL, timeout: settings.startupTimeout,
-                                          logger: Observability.logger("gateway", "startup"))
+        try await DatabaseStartup.prepare(client, settings: settings, logger: Observability.logger("gateway", "startup"))
     }
     return app
 }

@@ -21,7 +21,7 @@ func buildPaymentWorker(settings: Settings, handlers: [any JobHandler]? = nil) -
         runner: runner, wake: wake, concurrency: settings.workerConcurrency, pollInterval: settings.pollInterval,
         logger: Observability.logger(process, "worker"))
     let listener = NotificationListener(
-        url: settings.databaseURL, channels: [JobStore.jobsChannel], applicationName: "stagedoor-\(process)-listener",
+        url: settings.directDatabaseURL, channels: [JobStore.jobsChannel], applicationName: "stagedoor-\(process)-listener",
         logger: Observability.logger(process, "listener"),
         onConnect: { wake.signal() },
         onNotification: { _, _ in wake.signal() })

@@ -32,7 +32,7 @@ struct AdmissionService: Service {
     /// One database session: stand by until leader, then tick until the session fails or we stop.
     private func session() async throws {
         let connection = try await PostgresConnection.connect(
-            configuration: settings.databaseURL.connectionConfiguration(applicationName: "stagedoor-queue-worker-admission"),
+            configuration: settings.directDatabaseURL.connectionConfiguration(applicationName: "stagedoor-queue-worker-admission"),
             id: 1, logger: logger)
         do {
             try await lead(on: connection)

@@ -178,3 +178,47 @@ func withWakeUps(_ url: DatabaseURL, logger: Logger, _ body: @escaping @Sendable
         group.cancelAll()
     }
 }
+
+@Suite("Statement styles")
+struct StatementStyleTests {
+    /// Typed bindings (an array among them) and a row of several types: what the engine's own statements use.
+    struct Echo: PostgresPreparedStatement {
+        static let sql = "SELECT $1::bigint + 1, array_length($2::text[], 1), $2::text[]"
+        typealias Row = (Int64, Int, [String])
+        let number: Int64
+        let words: [String]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(number)
+            bindings.append(words)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    @Test("a prepared statement sent unnamed answers what it answers named, on a pooled client and on a connection")
+    func unnamedAnswersAsNamed() async throws {
+        try await TestDatabase.withDatabase(poolSize: 1) { client, _ in
+            let logger = Logger(label: "test.styles")
+            for round in 0..<3 {
+                let statement = Echo(number: Int64(round), words: ["a", "b,c", "d\"e"])
+                for style in StatementStyle.allCases {
+                    var rows: [Echo.Row] = []
+                    for try await row in try await client.executeStatement(statement, style: style, logger: logger) { rows.append(row) }
+                    try await client.withConnection { connection in
+                        for try await row in try await connection.executeStatement(statement, style: style, logger: logger) { rows.append(row) }
+                    }
+                    #expect(rows.count == 2)
+                    for row in rows {
+                        #expect(row.0 == Int64(round) + 1 && row.1 == 3 && row.2 == ["a", "b,c", "d\"e"], "\(style)")
+                    }
+                }
+            }
+            // Only the named style leaves a prepared statement behind on the session.
+            let prepared = try await client.scalar("SELECT count(*) FROM pg_prepared_statements", as: Int64.self)
+            #expect(prepared == 1)
+        }
+    }
+}

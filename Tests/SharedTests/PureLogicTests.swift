@@ -26,6 +26,8 @@ struct SettingsTests {
         #expect(settings.adminKey == nil)
         #expect(settings.executor == .eventLoops)
         #expect(settings.eventLoops == 0)
+        #expect(settings.directDatabaseURL == settings.databaseURL)
+        #expect(settings.statementStyle == .named)
     }
 
     @Test("values parse, with fractions of seconds")
@@ -45,12 +47,18 @@ struct SettingsTests {
         #expect(settings.databaseURL.password == "p@ss")
         #expect(settings.databaseURL.port == 6543)
         #expect(settings.databaseURL.description == "postgres://u:***@db.local:6543/app")
+        #expect(settings.directDatabaseURL == settings.databaseURL, "DATABASE_DIRECT_URL follows DATABASE_URL")
+        let pooled = try Settings(values: [
+            "DATABASE_URL": "postgres://u@bouncer:6432/app", "DATABASE_DIRECT_URL": "postgres://u@db:5432/app", "DATABASE_STATEMENTS": "Unnamed",
+        ])
+        #expect(pooled.databaseURL.port == 6432 && pooled.directDatabaseURL.port == 5432 && pooled.statementStyle == .unnamed)
     }
 
     @Test("an invalid value names its key", arguments: [
         ("ADMIT_PER_SECOND", "fast"), ("PORT", "70000"), ("HOLD_TTL", "-1"), ("QUEUE_TICK", "0"),
         ("LOG_LEVEL", "loud"), ("DATABASE_URL", "mysql://x/y"), ("WORKER_BATCH", "0"), ("METRICS_PORT", "x"),
         ("EXECUTOR", "threads"), ("EVENT_LOOPS", "-1"), ("EVENT_LOOPS", "many"),
+        ("DATABASE_DIRECT_URL", "db:5432"), ("DATABASE_STATEMENTS", "prepared"),
     ])
     func rejects(key: String, value: String) {
         #expect(throws: SettingsError.self) { try Settings(values: [key: value]) }

@@ -17,7 +17,7 @@ final class Authenticator: Sendable {
         self.database = database
         limiter = RateLimiter(rate: rateLimit)
         lookups = lookupBatcher(maxBatch: 128) { [database] digests in
-            try await database.client.execute(UsersByKeys(digests: digests), logger: database.logger).reduce(into: []) { $0.append($1) }
+            try await database.client.executeStatement(UsersByKeys(digests: digests), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
     }
 

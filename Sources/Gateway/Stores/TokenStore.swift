@@ -50,7 +50,7 @@ struct TokenStore: Sendable {
     init(database: GatewayDatabase) {
         self.database = database
         lookups = lookupBatcher(maxBatch: 128) { [database] hashes in
-            try await database.client.execute(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
+            try await database.client.executeStatement(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
         }
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
             // One CALL inserts and commits: its row comes only after the commit (`stagedoor_issue_tokens`).

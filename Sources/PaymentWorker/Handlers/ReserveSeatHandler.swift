@@ -33,7 +33,7 @@ struct ReserveSeatHandler: JobHandler {
         let payloads = try jobs.map { try $0.decodePayload(ReserveSeatPayload.self) }
         let statement = Statements.ReserveSeats(payloads: payloads, holdSeconds: holdTTL.secondsValue)
         var outcomes = [JobOutcome?](repeating: nil, count: jobs.count)
-        for try await (n, verdict, total, price, reservationID, expiresAt) in try await connection.execute(statement, logger: logger) {
+        for try await (n, verdict, total, price, reservationID, expiresAt) in try await connection.executeStatement(statement, logger: logger) {
             guard (1...jobs.count).contains(n) else { continue }
             let p = payloads[n - 1]
             outcomes[n - 1] = switch (verdict, total, price, reservationID, expiresAt) {

@@ -5,10 +5,16 @@ import PostgresNIO
 public enum DatabaseStartup {
     /// Waits for the database to answer, retrying with backoff, then applies pending migrations.
     /// - Throws: ``StartupError`` when the database stays unreachable for `timeout`.
-    public static func prepare(_ client: PostgresClient, url: DatabaseURL, timeout: Duration, logger: Logger) async throws {
-        try await waitUntilReachable(client, url: url, timeout: timeout, logger: logger)
+    /// Migrations run over `DATABASE_DIRECT_URL` when it differs from `DATABASE_URL`: their advisory
+    /// lock is a session's, which a transaction-mode pooler would not keep on one server.
+    public static func prepare(_ client: PostgresClient, settings: Settings, logger: Logger) async throws {
+        let url = settings.databaseURL
+        try await waitUntilReachable(client, url: url, timeout: settings.startupTimeout, logger: logger)
         let applied = try await withDeadline(.seconds(300)) {
-            try await Migrator(logger: logger).migrate(client)
+            let migrator = Migrator(logger: logger)
+            if settings.directDatabaseURL == url { return try await migrator.migrate(client) }
+            return try await Database.withClient(settings.directDatabaseURL, poolSize: 1, applicationName: "stagedoor-migrate",
+                                                 backgroundLogger: logger) { try await migrator.migrate($0) }
         }
         logger.info("database ready", metadata: ["database": "\(url)", "migrations.applied": "\(applied.count)"])
     }

@@ -96,7 +96,7 @@ extension PostgresClient {
         _ statement: Statement, logger: Logger
     ) async throws -> Statement.Row where Statement.Row: Sendable {
         var answer: Statement.Row?
-        for try await row in try await execute(statement, logger: logger) { answer = row }
+        for try await row in try await executeStatement(statement, logger: logger) { answer = row }
         guard let answer else { throw ProcedureAnsweredNothing(statement: Statement.sql) }
         return answer
     }

@@ -18,7 +18,7 @@ public struct AfterDatabaseReady: Service {
     }
 
     public func run() async throws {
-        try await DatabaseStartup.prepare(client, url: settings.databaseURL, timeout: settings.startupTimeout, logger: logger)
+        try await DatabaseStartup.prepare(client, settings: settings, logger: logger)
         try await withThrowingDiscardingTaskGroup { group in
             for service in services.map({ RunningServices.current?.track($0) ?? $0 }) {
                 group.addTask {

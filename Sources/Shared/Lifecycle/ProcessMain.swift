@@ -28,6 +28,7 @@ public enum ProcessMain {
         if settings.eventLoops > 0 { NIOSingletons.groupLoopCountSuggestion = settings.eventLoops }
         if settings.executor == .eventLoops { runAsyncCodeOnEventLoops() }
         Observability.bootstrap(settings)
+        StatementStyle.current = settings.statementStyle
         let logger = Observability.logger(name, "main")
         do {
             let services = try await build(settings, logger)

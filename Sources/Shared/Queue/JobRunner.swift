@@ -96,7 +96,7 @@ public struct JobRunner: Sendable {
 
     private func claim(on connection: PostgresConnection) async throws -> [ClaimedJob] {
         var jobs: [ClaimedJob] = []
-        let rows = try await connection.execute(JobStore.Statements.Claim(limit: batchSize), logger: logger)
+        let rows = try await connection.executeStatement(JobStore.Statements.Claim(limit: batchSize), logger: logger)
         for try await (id, kind, payload, attempts, maxAttempts, userID, waited) in rows {
             JobMetrics.wait(kind: JobKind(kind)).recordSeconds(max(waited, 0))
             jobs.append(ClaimedJob(id: id, kind: JobKind(kind), payload: payload, attempts: attempts,
@@ -130,7 +130,7 @@ public struct JobRunner: Sendable {
         let statement = JobStore.Statements.Finish(
             ids: outcomes.map { $0.0.id }, statuses: outcomes.map { $0.1.status },
             bodies: outcomes.map { $0.1.body }, extraDoneIDs: dead)
-        for try await _ in try await connection.execute(statement, logger: logger) {}
+        for try await _ in try await connection.executeStatement(statement, logger: logger) {}
         for (job, outcome) in outcomes {
             JobMetrics.outcome(kind: job.kind, status: outcome.status).increment()
         }

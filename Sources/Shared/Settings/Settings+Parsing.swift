@@ -7,6 +7,9 @@ extension Settings {
         let reader = Reader(values: values)
         databaseURL = try reader.value("DATABASE_URL", default: "postgres://postgres@127.0.0.1:5432/stagedoor",
                                        expected: "postgres://user[:password]@host[:port]/database") { DatabaseURL(parsing: $0) }
+        directDatabaseURL = try reader.value("DATABASE_DIRECT_URL", default: databaseURL.urlString,
+                                             expected: "postgres://user[:password]@host[:port]/database") { DatabaseURL(parsing: $0) }
+        statementStyle = try reader.value("DATABASE_STATEMENTS", default: "named", expected: "named or unnamed") { StatementStyle(rawValue: $0.lowercased()) }
         host = try reader.value("HOST", default: "127.0.0.1", expected: "an address to bind") { $0.isEmpty ? nil : $0 }
         port = try reader.int("PORT", default: 8080, in: 0...65535)
         adminKey = values["ADMIN_KEY"].flatMap { $0.isEmpty ? nil : $0 }
@@ -41,7 +44,7 @@ extension Settings {
 
     /// The settings' environment names, in the order they are documented.
     public static let keys: [String] = [
-        "DATABASE_URL", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
+        "DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_STATEMENTS", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
         "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "MAX_STREAMS", "JOB_RETENTION",
         "STARTUP_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",

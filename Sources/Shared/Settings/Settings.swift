@@ -7,6 +7,12 @@ import Logging
 public struct Settings: Sendable, Equatable {
     /// `DATABASE_URL`: `postgres://user:password@host:port/database`. Default `postgres://postgres@127.0.0.1:5432/stagedoor`.
     public var databaseURL: DatabaseURL
+    /// `DATABASE_DIRECT_URL`: PostgreSQL itself, for the sessions a transaction pooler cannot carry —
+    /// LISTEN, the admission leader's lock, migrations. Default: `DATABASE_URL`.
+    public var directDatabaseURL: DatabaseURL
+    /// `DATABASE_STATEMENTS`: `named` (prepared once per connection; default) or `unnamed` (sent
+    /// whole each time, for PgBouncer in transaction mode before 1.21). See ``StatementStyle``.
+    public var statementStyle: StatementStyle
     /// `HOST`: the gateway's bind address. Default `127.0.0.1`.
     public var host: String
     /// `PORT`: the gateway's HTTP port. Default 8080.
