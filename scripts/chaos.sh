@@ -5,7 +5,8 @@
 # PostgreSQL restarted once. Then the invariants are checked over the database and the clients'
 # records. Exits non-zero when one breaks.
 #
-#   U=20000 scripts/chaos.sh        (U users; CHAOS_EVERY=4 seconds between kills; SEED=… for the victims)
+#   U=20000 scripts/chaos.sh        (U users; CHAOS_EVERY=4 seconds between kills; SEED=… for the victims;
+#                                    PGBOUNCER=1: the pooled connections through PgBouncer, transaction mode)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
@@ -15,7 +16,7 @@ every=${CHAOS_EVERY:-4}
 RANDOM=${SEED:-$$}
 export STAGEDOOR_LOCAL_DIR=$PWD/.run/chaos
 export PORT=${CHAOS_PORT:-$(pg_free_port)}
-export STAGEDOOR_PG_PORT=$(pg_free_port)
+export STAGEDOOR_PG_PORT=$(pg_free_port) STAGEDOOR_PGBOUNCER_PORT=$(pg_free_port)
 unset DATABASE_URL
 # Admission at what the booking side of this 2-core machine serves while everything else runs
 # (the waiting room's whole point: at 400/s the admitted fans alone overload it and answers take
@@ -31,9 +32,11 @@ trap '$local down >/dev/null 2>&1 || true' EXIT
 . "$STAGEDOOR_LOCAL_DIR/topology.env"
 swift build -c release --product stagedoor-load >/dev/null
 bin=$(swift build -c release --show-bin-path)
+# The load generator's fixtures and checks go to PostgreSQL directly, past any pooler.
+direct=$DATABASE_DIRECT_URL
 
 records=$STAGEDOOR_LOCAL_DIR/records.json
-"$bin/stagedoor-load" crowd --url "http://127.0.0.1:$PORT" --database-url "$DATABASE_URL" --users "$users" \
+"$bin/stagedoor-load" crowd --url "http://127.0.0.1:$PORT" --database-url "$direct" --users "$users" \
   --arrive-over 30 --admin-key "$ADMIN_KEY" --schedules 20 --seats 1000 --admit-per-second "$ADMIT_PER_SECOND" \
   --records "$records" > "$STAGEDOOR_LOCAL_DIR/crowd.out" &
 crowd=$!
@@ -69,12 +72,14 @@ elapsed=$(( $(date +%s) - started ))
 
 cat "$STAGEDOOR_LOCAL_DIR/crowd.out"
 echo
-echo "### Chaos — $(date -u '+%F %H:%M UTC'), $(nproc) cores, U=$users, ${elapsed}s"
+through=""
+[ "${PGBOUNCER:-0}" = 1 ] && through=", through PgBouncer (transaction mode)"
+echo "### Chaos — $(date -u '+%F %H:%M UTC'), $(nproc) cores, U=$users, ${elapsed}s$through"
 echo
 echo "SIGKILLs: $kills ($(for k in "${!killed[@]}"; do printf '%s×%s ' "$k" "${killed[$k]}"; done)); PostgreSQL restarted: $pg_restarted"
 echo
 check_status=0
-"$bin/stagedoor-load" check --database-url "$DATABASE_URL" --records "$records" || check_status=$?
+"$bin/stagedoor-load" check --database-url "$direct" --records "$records" || check_status=$?
 if [ "$crowd_status" != 0 ] || [ "$check_status" != 0 ]; then
   echo "CHAOS FAILED (crowd exit $crowd_status, check exit $check_status); logs in $STAGEDOOR_LOCAL_DIR/logs" >&2
   exit 1

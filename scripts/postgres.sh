@@ -64,3 +64,72 @@ pg_createdb() {
   "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$2'" | grep -q 1 ||
     "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -qc "CREATE DATABASE \"$2\"" >/dev/null
 }
+
+# Installs Debian's PgBouncer when it is missing (apt-get when root), or says what to run.
+pgbouncer_ensure_installed() {
+  PGBOUNCER_BIN=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  [ -x "$PGBOUNCER_BIN" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "PgBouncer not found: installing it with apt-get…" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq pgbouncer >/dev/null || return 1
+    PGBOUNCER_BIN=/usr/sbin/pgbouncer
+    return 0
+  fi
+  echo "PgBouncer not found. Install it with: sudo apt-get install -y pgbouncer" >&2
+  return 1
+}
+
+# pgbouncer_start DIR PORT PG_PORT [SERVER_POOL_SIZE [PG_HOST]]: PgBouncer in transaction mode on
+# 127.0.0.1:PORT in front of the PostgreSQL on PG_HOST:PG_PORT (127.0.0.1; trust, like the local
+# clusters), every database passed through.
+# Stagedoor's clients ask for their session limits as startup parameters, which PgBouncer 1.18 refuses;
+# it is told to ignore them and sets the same limits on each server connection instead.
+pgbouncer_start() {
+  local dir=$1 port=$2 pg_port=$3 pool=${4:-20} pg_host=${5:-127.0.0.1}
+  mkdir -p "$dir"
+  local parent; parent=$(dirname "$dir")
+  while [ "$parent" != "/" ]; do chmod o+x "$parent" 2>/dev/null || true; parent=$(dirname "$parent"); done
+  echo '"postgres" ""' > "$dir/userlist.txt"
+  cat > "$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$pg_host port=$pg_port connect_query='SET statement_timeout = ''30s''; SET idle_in_transaction_session_timeout = ''60s''; SET client_connection_check_interval = ''2s'''
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+default_pool_size = $pool
+max_client_conn = 10000
+max_db_connections = 0
+ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeout,client_connection_check_interval
+server_check_delay = 10
+# After a failed server login (PostgreSQL restarting) retry in 1 s, not the default 15 s during which
+# every client waits: a chaos run's restart turned into 21 s answers and 503s with the default.
+server_login_retry = 1
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+admin_users = postgres
+stats_users = postgres
+INI
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$dir"; fi
+  # Each client is a file descriptor: raise the limit to what max_client_conn needs.
+  pg_as_owner bash -c 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" -d -q "$1"' "$PGBOUNCER_BIN" "$dir/pgbouncer.ini" ||
+    { tail -n 20 "$dir/pgbouncer.log" >&2; return 1; }
+  for _ in $(seq 1 50); do
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc 'SELECT 1' >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "PgBouncer did not answer on port $port" >&2; tail -n 20 "$dir/pgbouncer.log" >&2; return 1
+}
+
+# pgbouncer_stop DIR: stops the PgBouncer started in DIR, if running.
+pgbouncer_stop() {
+  local pid; pid=$(cat "$1/pgbouncer.pid" 2>/dev/null) || return 0
+  kill -INT "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}

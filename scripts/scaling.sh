@@ -2,7 +2,9 @@
 # The scaling table (`make scaling`): end-to-end reservations/s on distinct seats through the local
 # topology (nginx in front), for 1 and 3 gateways × 1, 2 and 3 payment workers, each on a fresh
 # PostgreSQL. Beside each figure: where the CPU went (seconds of CPU per second of run, by process
-# kind), the machine's idle share, and Postgres commits/s — which say where it saturates.
+# kind), the machine's idle share, Postgres commits/s — which say where it saturates — and the
+# connections PostgreSQL serves. PGBOUNCER=1 runs every case with the pooled connections through
+# PgBouncer in transaction mode (see deploy/local/stagedoor-local.sh).
 set -euo pipefail
 # Each open live-update stream is a connection: let the gateways hold many (up to the hard limit).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -38,14 +40,17 @@ for gateways in 1 3; do
     rm -rf "$STAGEDOOR_LOCAL_DIR"
     DEMO_CONCERT=0 GATEWAYS=$gateways PAYMENT_WORKERS=$workers $local up > /dev/null
     . "$STAGEDOOR_LOCAL_DIR/topology.env"
-    commits() { "$PG_BIN/psql" "$DATABASE_URL" -qAt -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+    # The measuring tools go to PostgreSQL directly, past any pooler.
+    direct=$DATABASE_DIRECT_URL
+    commits() { "$PG_BIN/psql" "$direct" -qAt -c "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+    backends() { "$PG_BIN/psql" "$direct" -qAt -c "SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"; }
     # Fixtures (users with active tokens, seats) and a 2 s warm-up, outside the measured window.
-    load() { "$bin/stagedoor-load" reserve --url "http://127.0.0.1:$PORT" --database-url "$DATABASE_URL" --connections 64 --fixtures scaling "$@"; }
+    load() { "$bin/stagedoor-load" reserve --url "http://127.0.0.1:$PORT" --database-url "$direct" --connections 64 --fixtures scaling "$@"; }
     load --seconds 2 > /dev/null 2>&1
     before=(); for k in "${kinds[@]}"; do before+=("$(ticks_of "$k")"); done
     idle0=$(idle_ticks); all0=$(all_ticks); c0=$(commits)
     out=$(load --seconds "$seconds" 2>/dev/null)
-    idle1=$(idle_ticks); all1=$(all_ticks); c1=$(commits)
+    idle1=$(idle_ticks); all1=$(all_ticks); c1=$(commits); connections=$(backends)
     cpu="" known=0
     for i in "${!kinds[@]}"; do
       after=$(ticks_of "${kinds[$i]}")
@@ -58,13 +63,15 @@ for gateways in 1 3; do
       'BEGIN { printf "%.2f | ", ((a1 - a0) - (i1 - i0)) / hz / s - k / hz / s }')
     line=$(echo "$out" | awk -F'|' '/^\| POST \/v1\/reservations/ { gsub(/ /, "", $4); gsub(/ /, "", $5); gsub(/ /, "", $7); print $4 " | " $5 " | " $7 }')
     idle=$(awk -v i0="$idle0" -v i1="$idle1" -v a0="$all0" -v a1="$all1" 'BEGIN { printf "%.0f %%", 100 * (i1 - i0) / (a1 - a0) }')
-    rows+=("| $gateways | $workers | $line | $cpu$idle | $(( (c1 - c0) / seconds )) |")
+    rows+=("| $gateways | $workers | $line | $cpu$idle | $(( (c1 - c0) / seconds )) | $connections |")
     $local down > /dev/null
   done
 done
 
-echo "### Scaling — $(date -u +%F), $(nproc) cores, everything on one machine (nginx, gateways, 1 queue worker, payment workers, PostgreSQL, stagedoor-load 64 connections, ${seconds} s each)"
+through=""
+[ "${PGBOUNCER:-0}" = 1 ] && through=", pooled connections through PgBouncer (transaction mode, ${PGBOUNCER_POOL_SIZE:-20} server connections)"
+echo "### Scaling — $(date -u +%F), $(nproc) cores, everything on one machine (nginx, gateways, 1 queue worker, payment workers, PostgreSQL, stagedoor-load 64 connections, ${seconds} s each)$through"
 echo
-echo "| gateways | payment workers | reservations/s | p50 ms | p99 ms | CPU s/s: gateways | payment workers | postgres | nginx | rest (load generator, queue worker, kernel) | idle | commits/s |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| gateways | payment workers | reservations/s | p50 ms | p99 ms | CPU s/s: gateways | payment workers | postgres | nginx | rest (load generator, queue worker, kernel) | idle | commits/s | PostgreSQL connections |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: starts a throwaway PostgreSQL (unless TEST_DATABASE_URL is set), runs the whole
+# The test command: starts a throwaway PostgreSQL (unless TEST_DATABASE_URL is set) and a PgBouncer in
+# front of it (unless TEST_PGBOUNCER_URL is set), runs the whole
 # suite against it, then validates the Kubernetes manifests and fuzzes the HTTP contract
 # (scripts/fuzz.sh; FUZZ=0 skips it), and removes it.
 # Each test creates its own database on that server.
@@ -18,6 +19,21 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pg_start "$dir/data" "$port" fsync=off synchronous_commit=off full_page_writes=off max_connections=400 shared_buffers=256MB
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "test PostgreSQL on port $port ($dir)"
+fi
+
+# PgBouncer in transaction mode in front of it, for the tests of the pooled topology.
+if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
+  pg_ensure_installed
+  pgbouncer_ensure_installed
+  bouncer_dir=$(mktemp -d /tmp/stagedoor-test-pgbouncer.XXXXXX)
+  chmod 755 "$bouncer_dir"
+  bouncer_port=$(pg_free_port)
+  read -r upstream_host upstream_port < <(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432)' "$TEST_DATABASE_URL")
+  stop_bouncer() { pgbouncer_stop "$bouncer_dir"; rm -rf "$bouncer_dir"; }
+  if [ -n "${dir:-}" ]; then trap 'stop_bouncer; cleanup' EXIT; else trap stop_bouncer EXIT; fi
+  pgbouncer_start "$bouncer_dir" "$bouncer_port" "$upstream_port" 20 "$upstream_host"
+  export TEST_PGBOUNCER_URL="postgres://postgres@127.0.0.1:$bouncer_port/postgres"
+  echo "test PgBouncer on port $bouncer_port"
 fi
 
 swift build --build-tests

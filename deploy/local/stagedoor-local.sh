@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A one-machine topology on loopback: N gateways behind nginx, K queue workers, M payment workers,
-# one PostgreSQL (a local data dir when DATABASE_URL is unset).
+# one PostgreSQL (a local data dir when DATABASE_URL is unset), and with PGBOUNCER=1 a PgBouncer in
+# transaction mode that carries the processes' pooled connections (LISTEN sessions, the admission
+# leader's lock and migrations stay direct: DATABASE_DIRECT_URL).
 #
 #   deploy/local/stagedoor-local.sh up        start everything (GATEWAYS=3 QUEUE_WORKERS=2 PAYMENT_WORKERS=3)
 #   deploy/local/stagedoor-local.sh down      stop everything (SIGTERM: each process drains)
@@ -9,7 +11,8 @@
 #   deploy/local/stagedoor-local.sh start NAME    start one process again
 #   deploy/local/stagedoor-local.sh restart-postgres
 #
-# Settings of the processes come from the environment (ADMIT_PER_SECOND, WORKER_BATCH, …).
+# Settings of the processes come from the environment (ADMIT_PER_SECOND, WORKER_BATCH, …);
+# PGBOUNCER_POOL_SIZE (20) is PgBouncer's server connections per database.
 # State lives in $STAGEDOOR_LOCAL_DIR (default .run/local): pids, logs, nginx config, Postgres data.
 set -euo pipefail
 # Each open live-update stream is a connection: let the gateways hold many (up to the hard limit).
@@ -25,6 +28,7 @@ conf="$run/topology.env"
 
 listen_port=${PORT:-8080}
 pg_port=${STAGEDOOR_PG_PORT:-54339}
+bouncer_port=${STAGEDOOR_PGBOUNCER_PORT:-$((pg_port + 1))}
 
 save_topology() {
   cat > "$conf" <<EOF
@@ -33,7 +37,10 @@ QUEUE_WORKERS=${QUEUE_WORKERS:-2}
 PAYMENT_WORKERS=${PAYMENT_WORKERS:-3}
 LISTEN_PORT=$listen_port
 DATABASE_URL=$DATABASE_URL
+DATABASE_DIRECT_URL=${DATABASE_DIRECT_URL:-$DATABASE_URL}
+DATABASE_STATEMENTS=${DATABASE_STATEMENTS:-named}
 STARTED_PG=${started_pg:-}
+STARTED_PGBOUNCER=${started_pgbouncer:-}
 BIN=$bin
 ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
 EOF
@@ -43,7 +50,7 @@ load_topology() {
   [ -f "$conf" ] || { echo "nothing is up (no $conf)" >&2; exit 1; }
   # shellcheck disable=SC1090
   . "$conf"
-  export DATABASE_URL ADMIN_KEY
+  export DATABASE_URL DATABASE_DIRECT_URL DATABASE_STATEMENTS ADMIN_KEY
   bin=$BIN
   if [ -n "$STARTED_PG" ]; then pg_ensure_installed; fi
 }
@@ -142,6 +149,16 @@ up() {
     pg_createdb "$pg_port" stagedoor
     export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/stagedoor"
   fi
+  started_pgbouncer=""
+  if [ "${PGBOUNCER:-0}" = 1 ]; then
+    pgbouncer_ensure_installed
+    # PgBouncer forwards to the server of DATABASE_URL; the processes reach it in its place.
+    read -r db_host db_port db_name < <(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p.hostname, p.port or 5432, p.path.lstrip("/"))' "$DATABASE_URL")
+    pgbouncer_start "$run/pgbouncer" "$bouncer_port" "$db_port" "${PGBOUNCER_POOL_SIZE:-20}" "$db_host"
+    started_pgbouncer="$run/pgbouncer"
+    export DATABASE_DIRECT_URL=$DATABASE_URL DATABASE_STATEMENTS=unnamed
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$bouncer_port/$db_name"
+  fi
   ensure_nginx
   echo "building (release)…"
   swift build -c release > "$run/logs/build.log" 2>&1 || { tail -n 30 "$run/logs/build.log" >&2; exit 1; }
@@ -159,7 +176,11 @@ up() {
   [ "${DEMO_CONCERT:-1}" = 0 ] || seed_demo_concert "$url" "$ADMIN_KEY"
   echo "Stagedoor is up behind nginx: $url"
   echo "  $GATEWAYS gateways (127.0.0.1:$(gateway_port 1)…), $QUEUE_WORKERS queue workers (metrics :9201…), $PAYMENT_WORKERS payment workers (metrics :9301…)"
-  echo "  database: $DATABASE_URL; logs: $run/logs; stop with: $0 down"
+  if [ -n "$started_pgbouncer" ]; then
+    echo "  database: $DATABASE_URL (PgBouncer, transaction mode) → $DATABASE_DIRECT_URL; logs: $run/logs; stop with: $0 down"
+  else
+    echo "  database: $DATABASE_URL; logs: $run/logs; stop with: $0 down"
+  fi
 }
 
 down() {
@@ -176,6 +197,7 @@ down() {
     for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  [ -n "$STARTED_PGBOUNCER" ] && pgbouncer_stop "$STARTED_PGBOUNCER"
   [ -n "$STARTED_PG" ] && pg_stop "$STARTED_PG"
   rm -f "$conf"
   echo "stopped."
