@@ -75,8 +75,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            // A link to the top-level openapi.yaml, served at /openapi.yaml.
-            resources: [.embedInCode("API/openapi.yaml")]
+            // A link to the top-level openapi.yaml, served at /openapi.yaml; the web pages (WebPages).
+            resources: [
+                .embedInCode("API/openapi.yaml"),
+                .embedInCode("Web/index.html"), .embedInCode("Web/admin.html"), .embedInCode("Web/app.css"),
+                .embedInCode("Web/api.js"), .embedInCode("Web/fan.js"), .embedInCode("Web/admin.js"),
+            ]
         ),
         .executableTarget(
             name: "QueueWorker",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL (unless TEST_DATABASE_URL is set) and a PgBouncer in
 # front of it (unless TEST_PGBOUNCER_URL is set), runs the whole
-# suite against it, then validates the Kubernetes manifests and fuzzes the HTTP contract
-# (scripts/fuzz.sh; FUZZ=0 skips it), and removes it.
+# suite against it, then validates the Kubernetes manifests, drives the pages in Chromium
+# (scripts/browser-tests.sh; BROWSER=0 skips it) and fuzzes the HTTP contract (scripts/fuzz.sh;
+# FUZZ=0 skips it), and removes it.
 # Each test creates its own database on that server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +72,11 @@ fi
 # The Kubernetes manifests against the Kubernetes schemas (scripts/check-manifests.sh).
 if [ $# -eq 0 ]; then
   ./scripts/check-manifests.sh
+fi
+
+# The fans' app and the operators' console in a real browser (scripts/browser-tests.sh; BROWSER=0 skips).
+if [ "${BROWSER:-1}" = 1 ] && [ $# -eq 0 ]; then
+  ./scripts/browser-tests.sh
 fi
 
 # The HTTP contract, fuzzed against a real stack (derandomized and bounded; `make fuzz` runs longer).

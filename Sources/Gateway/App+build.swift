@@ -90,6 +90,7 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     router.middlewares.add(ProblemMiddleware(logger: logger))
     OperationsRoutes.add(to: router, client: client, logger: logger)
     OpenAPIDocument.addRoute(to: router)
+    WebPages.addRoutes(to: router)
     UsersController(users: UserStore(database: database)).addRoutes(to: router)
     QueueController(auth: auth, tokens: tokens, rooms: rooms).addRoutes(to: router)
     let events = TokenEvents(auth: auth, tokens: tokens, line: parts.line)

@@ -67,12 +67,14 @@ struct ErrorPathTests {
     func routing() async throws {
         try await TestGateway.run { api, _ in
             Self.expectProblem(try await api.call(.get, "/v1/nope"), 404, "not_found")
-            Self.expectProblem(try await api.call(.get, "/"), 404, "not_found")
+            Self.expectProblem(try await api.call(.get, "/nope"), 404, "not_found")
+            Self.expectProblem(try await api.call(.get, "/assets/nope.js"), 404, "not_found")
+            Self.expectProblem(try await api.call(.get, "/assets/../openapi.yaml"), 404, "not_found")
             // Every 405 says what the path does answer (RFC 9110's Allow).
             for (method, path, allow) in [
                 (HTTPRequest.Method.delete, "/v1/users", "POST"), (.put, "/v1/queue/tokens/current", "GET, HEAD"),
                 (.patch, "/v1/reservations", "POST, GET, HEAD"), (.post, "/v1/reservations/7", "DELETE"),
-                (.delete, "/healthz", "GET, HEAD"), (.get, "/v1/admin/concerts", "POST"),
+                (.delete, "/healthz", "GET, HEAD"), (.get, "/v1/admin/concerts", "POST"), (.post, "/", "GET, HEAD"),
             ] {
                 let reply = try await api.call(method, path)
                 Self.expectProblem(reply, 405, "method_not_allowed")

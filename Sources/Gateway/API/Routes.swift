@@ -24,6 +24,9 @@ enum Routes {
     static let reservation = "/v1/reservations/{reservationId}"
     static let payments = "/v1/payments"
     static let openAPI = "/openapi.yaml"
+    static let fanApp = "/"
+    static let operatorConsole = "/admin"
+    static let webAsset = "/assets/{name}"
 
     /// Method and path template of each route (`{name}` is a path parameter).
     static let all: [(method: String, path: String)] = [
@@ -38,6 +41,7 @@ enum Routes {
         ("GET", points), ("POST", charge), ("GET", history), ("GET", job),
         ("POST", reservations), ("GET", reservations), ("DELETE", reservation), ("POST", payments),
         ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", openAPI),
+        ("GET", fanApp), ("GET", operatorConsole), ("GET", webAsset),
     ]
 
     /// Whether some route has this path (with any method).
