@@ -146,7 +146,11 @@ function renderTicket(ticket) {
   }
 }
 
-/** Shows the place in line as it changes: the event stream, else polls at Retry-After. */
+/**
+ * Shows the place in line as it changes: the event stream; when it breaks (its gateway went away), a
+ * poll at once and the stream again soon, through another gateway; when it is refused (a gateway at
+ * its limit of streams), polls at Retry-After for half a minute before the stream is tried again.
+ */
 async function followLine(first) {
   const run = ++state.lineRun;
   const ticket = store.ticket;
@@ -157,20 +161,33 @@ async function followLine(first) {
   let current = first;
   renderTicket(current);
   const credentials = auth({ token: ticket.token });
-  while (current.status === 'waiting' && run === state.lineRun) {
+  const waiting = () => current.status === 'waiting' && run === state.lineRun;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  let breaks = 0;
+  while (waiting()) {
     try {
       await followEvents('/v1/queue/tokens/current/events', credentials, (name, data) => {
         if (name === 'token' && run === state.lineRun) {
           current = data;
           renderTicket(current);
+          breaks = 0;
         }
       });
     } catch (error) {
-      // No stream (a gateway at its limit, or one that went away): poll, as the server says.
       if (error instanceof ApiError && error.status >= 400 && error.status < 500) throw error;
       current = await pollOnce(credentials);
       renderTicket(current);
-      if (current.status === 'waiting') await new Promise((resolve) => setTimeout(resolve, (current.retryAfter || 1) * 1000));
+      if (error instanceof ApiError && error.status === 503) {
+        const until = Date.now() + 30000;
+        while (waiting() && Date.now() < until) {
+          await sleep((current.retryAfter || 1) * 1000);
+          current = await pollOnce(credentials);
+          renderTicket(current);
+        }
+      } else {
+        breaks += 1;
+        await sleep(Math.min(250 * 2 ** breaks, 5000));
+      }
     }
   }
   if (run !== state.lineRun) return;
