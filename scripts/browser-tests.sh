@@ -59,6 +59,9 @@ ports=(${gateway_ports[*]})
 case \$1 in
   kill) kill -KILL "\$(cat "$work/pids/gateway-\$2")" 2>/dev/null || true ;;
   start)
+    # Already answering on its port: nothing to do (a second one could not bind the port, and its pid
+    # would hide the first's). Asked by port, not pid: a killed gateway may linger as a zombie.
+    curl -fsS "http://127.0.0.1:\${ports[\$2 - 1]}/healthz" >/dev/null 2>&1 && exit 0
     env \$(cat "$work/env") PORT="\${ports[\$2 - 1]}" "$bin/stagedoor-gateway" >> "$work/gateway-\$2.log" 2>&1 < /dev/null &
     echo \$! > "$work/pids/gateway-\$2"
     for _ in \$(seq 1 100); do curl -fsS "http://127.0.0.1:\${ports[\$2 - 1]}/readyz" >/dev/null 2>&1 && exit 0; sleep 0.2; done

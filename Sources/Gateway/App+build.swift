@@ -64,7 +64,7 @@ func buildApplication(settings: Settings, client: PostgresClient, parts: Gateway
     let logger = Observability.logger("gateway", "http")
     let router = buildRouter(settings: settings, client: client, parts: parts, logger: logger)
     var app = Application(
-        router: router,
+        responder: gatewayResponder(router),
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "stagedoor-gateway"),
         onServerRunning: { channel in
             logger.info("listening", metadata: ["url": "http://\(settings.host):\(channel.localAddress?.port ?? settings.port)"])

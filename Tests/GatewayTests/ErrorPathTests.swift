@@ -68,6 +68,15 @@ struct ErrorPathTests {
         try await TestGateway.run { api, _ in
             Self.expectProblem(try await api.call(.get, "/v1/nope"), 404, "not_found")
             Self.expectProblem(try await api.call(.get, "/nope"), 404, "not_found")
+            // HEAD is what Allow says: the GET's status and headers, no body; never a stream.
+            for path in ["/healthz", "/", "/assets/fan.js", "/v1/concerts"] {
+                let head = try await api.call(.head, path)
+                #expect(head.status == 200 && head.text.isEmpty, "HEAD \(path)")
+            }
+            let missing = try await api.call(.head, "/nope")
+            #expect(missing.status == 404 && missing.text.isEmpty)
+            let stream = try await api.call(.head, "/v1/queue/tokens/current/events")
+            #expect(stream.status == 405 && stream.headers[.allow] == "GET")
             Self.expectProblem(try await api.call(.get, "/assets/nope.js"), 404, "not_found")
             Self.expectProblem(try await api.call(.get, "/assets/../openapi.yaml"), 404, "not_found")
             // Every 405 says what the path does answer (RFC 9110's Allow).
@@ -99,7 +108,7 @@ struct ErrorPathTests {
             let settings = try Settings(values: ["REQUEST_TIMEOUT": "1", "DATABASE_URL": dead.urlString])
             let router = buildRouter(settings: settings, client: client, parts: GatewayParts(settings: settings, client: client),
                                      logger: Logger(label: "test.gateway"))
-            try await Application(router: router).test(.router) { http in
+            try await Application(responder: gatewayResponder(router)).test(.router) { http in
                 let api = TestAPI(client: http)
                 let started = ContinuousClock.now
                 let reply = try await api.call(.post, "/v1/users", body: #"{"name": "ada"}"#)

@@ -49,7 +49,7 @@ enum TestGateway {
                 }
                 group.addTask {
                     let router = buildRouter(settings: settings, client: client, parts: parts, logger: Logger(label: "test.gateway"))
-                    return try await Application(router: router).test(.router) { http in try await body(TestAPI(client: http), client) }
+                    return try await Application(responder: gatewayResponder(router)).test(.router) { http in try await body(TestAPI(client: http), client) }
                 }
                 defer { group.cancelAll() }
                 while let result = try await group.next() {

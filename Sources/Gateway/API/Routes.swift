@@ -50,7 +50,7 @@ enum Routes {
     }
 
     /// The methods the routes with this path answer, for a `405`'s `Allow` header (`HEAD` beside
-    /// `GET`: the router answers it too).
+    /// `GET`, answered by ``HeadMiddleware``, except on the live-update stream).
     static func methods(forPath path: String) -> [String] {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         var methods: [String] = []
@@ -58,7 +58,7 @@ enum Routes {
             let template = route.path.split(separator: "/", omittingEmptySubsequences: true)
             guard template.count == parts.count, zip(template, parts).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { continue }
             methods.append(route.method)
-            if route.method == "GET" { methods.append("HEAD") }
+            if route.method == "GET" && route.path != tokenEvents { methods.append("HEAD") }
         }
         return methods
     }

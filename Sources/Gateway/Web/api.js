@@ -36,7 +36,7 @@ async function readBody(response) {
   try {
     return JSON.parse(text);
   } catch {
-    return { title: text.slice(0, 200) };
+    return {}; // not the API's answer (a balancer's error page): described by its status
   }
 }
 
@@ -153,7 +153,8 @@ const WORDS = {
 /** An error in words, with the problem's code: "That seat was just taken … (seat_unavailable)". */
 export function describe(error) {
   if (error instanceof ApiError) {
-    const words = WORDS[error.code] || error.problem.title || 'Something went wrong.';
+    const words = WORDS[error.code] || error.problem.title
+      || (error.status >= 500 ? 'The service could not answer; try again in a moment.' : 'Something went wrong.');
     const detail = error.code === 'insufficient_points' && error.problem.required !== undefined
       ? ` You have ${error.problem.balance} points; it costs ${error.problem.required}.`
       : '';
