@@ -321,6 +321,51 @@ def test_console_pauses_a_room_and_sets_its_rate(tabs):
     expect(page.get_by_role("link", name="Metrics")).to_have_attribute("href", "/metrics")
 
 
+def test_console_creates_a_room_and_opens_it_now(tabs):
+    title = f"Created {uuid.uuid4().hex[:6]}"
+    concert = new_concert(title)
+    tab = tabs("operator")
+    page = tab.page
+    page.goto(URL + "/admin")
+    page.get_by_label("Admin key").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Room name").fill(title)
+    page.get_by_label("Concert ids").fill(str(concert["id"]))
+    page.get_by_label("Admissions per second").fill("7")
+    opens = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    page.get_by_label("Opens at (UTC, empty = now)").fill(opens.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_role("button", name="Create room").click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=title, exact=True))
+    expect(row).to_contain_text("scheduled")
+    tab.shot("created")
+    rooms = {room["name"]: room for room in admin("GET", "/v1/admin/rooms")["rooms"]}
+    assert rooms[title]["state"] == "scheduled" and rooms[title]["admitPerSecond"] == 7 and rooms[title]["concertIds"] == [concert["id"]]
+    row.get_by_role("button", name="Open now").click()
+    expect(row).to_contain_text("open")
+    assert admin("GET", f"/v1/admin/rooms/{rooms[title]['roomId']}")["state"] == "open"
+
+
+def test_fan_cancels_a_hold(tabs):
+    title = f"Cancel {uuid.uuid4().hex[:6]}"
+    new_concert(title)
+    tab = tabs("fan")
+    page = tab.page
+    key = sign_up(tab, "Donald")
+    join(tab, title)
+    expect(page.get_by_role("status")).to_have_text("It's your turn", timeout=20000)
+    pick_first_date(page)
+    page.get_by_role("group", name="Seats").get_by_role("button", name="Seat 9", exact=True).click()
+    page.get_by_role("button", name="Hold seat").click()
+    expect(page.get_by_role("button", name="Pay")).to_be_visible()
+    page.get_by_role("button", name="Cancel seat 9").click()
+    expect(page.get_by_role("listitem").filter(has_text="Seat 9")).to_contain_text("cancelled")
+    # The seat is free again on the map, and the reservation cancelled in the API.
+    expect(page.get_by_role("group", name="Seats").get_by_role("button", name="Seat 9", exact=True)).to_be_enabled()
+    tab.shot("cancelled")
+    status, mine = api("GET", "/v1/reservations", bearer=key)
+    assert [(r["seatNo"], r["status"]) for r in mine["reservations"]] == [(9, "cancelled")]
+
+
 def test_console_retries_and_discards_dead_jobs(tabs):
     # Two dead jobs, as a worker leaves them after its last attempt.
     ids = subprocess.run([os.environ["BROWSER_PSQL"], os.environ["BROWSER_DATABASE_URL"], "-qAt", "-c", """
