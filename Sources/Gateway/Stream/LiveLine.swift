@@ -93,18 +93,26 @@ final class LiveLine: Sendable {
         for waiter in woken { waiter.resume(returning: .moved) }
     }
 
-    /// Re-reads every room's mark (after the listener (re)connects: notices sent while it was away are lost).
-    func reload(_ client: PostgresClient, logger: Logger) async {
-        do {
-            var notices: [AdmissionNotice] = []
-            for try await (id, through, roomState, rate) in try await client.query(
-                "SELECT id, admitted_through, state, admit_per_second FROM rooms_in_force", logger: logger)
-                .decode((Int64, Int64, String, Double).self) {
-                notices.append(AdmissionNotice(roomID: id, admittedThrough: through, state: roomState, admitPerSecond: rate))
+    /// Re-reads every room's mark (after the listener (re)connects: notices sent while it was away are
+    /// lost), retrying each second for up to `attempts` — the listener of a gateway starting on an
+    /// empty database connects before the migrations have made the rooms.
+    func reload(_ client: PostgresClient, logger: Logger, attempts: Int = 30) async {
+        for attempt in 1...attempts {
+            do {
+                var notices: [AdmissionNotice] = []
+                for try await (id, through, roomState, rate) in try await client.query(
+                    "SELECT id, admitted_through, state, admit_per_second FROM rooms_in_force", logger: logger)
+                    .decode((Int64, Int64, String, Double).self) {
+                    notices.append(AdmissionNotice(roomID: id, admittedThrough: through, state: roomState, admitPerSecond: rate))
+                }
+                apply(notices)
+                return
+            } catch {
+                guard attempt < attempts, (try? await Task.sleep(for: .seconds(1))) != nil else {
+                    logger.warning("could not re-read the rooms' marks", metadata: ["error": "\(String(reflecting: error))"])
+                    return
+                }
             }
-            apply(notices)
-        } catch {
-            logger.warning("could not re-read the rooms' marks", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 
