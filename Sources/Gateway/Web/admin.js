@@ -1,6 +1,6 @@
 // The operators' console: the rooms, refreshed live, with their controls; creating a room; dead
 // jobs with retry and discard. The admin key stays in this tab's session storage.
-import { request, describe, formatDate, el, ApiError } from './api.js';
+import { request, alerts, formatDate, el, ApiError } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
@@ -11,29 +11,7 @@ const key = {
   set value(v) { if (v) sessionStorage.setItem('stagedoor.adminKey', v); else sessionStorage.removeItem('stagedoor.adminKey'); },
 };
 
-function alertError(error) {
-  $('alert').textContent = describe(error);
-  $('alert').hidden = false;
-}
-
-function clearAlert() {
-  $('alert').hidden = true;
-}
-
-function action(control, body) {
-  return async (event) => {
-    if (event) event.preventDefault();
-    clearAlert();
-    control.disabled = true;
-    try {
-      await body();
-    } catch (error) {
-      alertError(error);
-    } finally {
-      control.disabled = false;
-    }
-  };
-}
+const { report: alertError, action } = alerts($('alert'));
 
 const admin = (method, path, options = {}) => request(method, path, { bearer: key.value, ...options });
 

@@ -181,6 +181,36 @@ export function formatDuration(seconds) {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
 }
 
+/**
+ * A page's error reporting: `report(error)` puts it in words into `alert` (a `role="alert"`
+ * element), `clear()` hides it, and `action(control, body, usable)` makes an event handler that
+ * runs `body` with the control disabled meanwhile, reports what it throws, and enables the control
+ * again after — unless `usable()` says it has nothing to act on.
+ */
+export function alerts(alert) {
+  const report = (error) => {
+    alert.textContent = describe(error);
+    alert.hidden = false;
+  };
+  const clear = () => {
+    alert.hidden = true;
+    alert.textContent = '';
+  };
+  const action = (control, body, usable = () => true) => async (event) => {
+    if (event) event.preventDefault();
+    clear();
+    control.disabled = true;
+    try {
+      await body();
+    } catch (error) {
+      report(error);
+    } finally {
+      control.disabled = !usable();
+    }
+  };
+  return { report, clear, action };
+}
+
 /** An element with attributes and children (strings become text). */
 export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);

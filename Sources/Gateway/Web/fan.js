@@ -1,6 +1,6 @@
 // The fans' app: sign up, the concerts and their rooms, the line (pushed, else polled), the seat map,
 // a hold, points and a payment. Every write carries an Idempotency-Key (api.js retries with it).
-import { request, followEvents, newIdempotencyKey, describe, formatDate, formatDuration, el, ApiError } from './api.js';
+import { request, followEvents, newIdempotencyKey, alerts, formatDate, formatDuration, el, ApiError } from './api.js';
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -17,34 +17,7 @@ const state = { schedule: null, seat: null, hold: null, payKey: null, lineRun: 0
 
 function show(id, visible) { $(id).hidden = !visible; }
 
-function alertError(error) {
-  $('alert').textContent = describe(error);
-  $('alert').hidden = false;
-}
-
-function clearAlert() {
-  $('alert').hidden = true;
-  $('alert').textContent = '';
-}
-
-/**
- * Runs an action from a control: errors go to the alert, the control is disabled meanwhile and
- * enabled again after, unless `usable()` says it has nothing to act on.
- */
-function action(control, body, usable = () => true) {
-  return async (event) => {
-    if (event) event.preventDefault();
-    clearAlert();
-    control.disabled = true;
-    try {
-      await body();
-    } catch (error) {
-      alertError(error);
-    } finally {
-      control.disabled = !usable();
-    }
-  };
-}
+const { report: alertError, action } = alerts($('alert'));
 
 function every(ms, tick) {
   const id = setInterval(tick, ms);
