@@ -54,6 +54,26 @@ pg_start() {
   pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null || { tail -n 20 "$dir/server.log" >&2; return 1; }
 }
 
+# pg_start_replica DIR PORT PRIMARY_PORT [extra postgres -c options…]: a streaming replica of the
+# server on PRIMARY_PORT (pg_basebackup with its replication settings, -R), started on PORT. The
+# primary needs wal_level=replica (the default) and a replication entry in pg_hba.conf (initdb -A
+# trust writes one for 127.0.0.1).
+pg_start_replica() {
+  local dir=$1 port=$2 primary=$3; shift 3
+  mkdir -p "$dir"
+  local parent; parent=$(dirname "$dir")
+  while [ "$parent" != "/" ]; do chmod o+x "$parent" 2>/dev/null || true; parent=$(dirname "$parent"); done
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
+  chmod 700 "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$dir" -R -X stream -c fast --no-sync >"$dir.basebackup.log" 2>&1 ||
+      { cat "$dir.basebackup.log" >&2; return 1; }
+  fi
+  local opts="-k /tmp -c listen_addresses=127.0.0.1 -p $port -c hot_standby=on"
+  for o in "$@"; do opts="$opts -c $o"; done
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null || { tail -n 20 "$dir/server.log" >&2; return 1; }
+}
+
 # pg_stop DIR: fast shutdown of the server in DIR, if running.
 pg_stop() {
   [ -f "$1/postmaster.pid" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true

@@ -20,6 +20,12 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pg_start "$dir/data" "$port" fsync=off synchronous_commit=off full_page_writes=off max_connections=400 shared_buffers=256MB
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "test PostgreSQL on port $port ($dir)"
+  # A streaming replica of it, for the tests of reads on replicas (every test database is on both).
+  replica_port=$(pg_free_port)
+  cleanup() { pg_stop "$dir/replica"; pg_stop "$dir/data"; rm -rf "$dir"; }
+  pg_start_replica "$dir/replica" "$replica_port" "$port" fsync=off max_connections=400
+  export TEST_REPLICA_URL="postgres://postgres@127.0.0.1:$replica_port/postgres"
+  echo "test replica on port $replica_port"
 fi
 
 # PgBouncer in transaction mode in front of it, for the tests of the pooled topology.

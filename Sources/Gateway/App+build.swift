@@ -25,6 +25,8 @@ struct GatewayParts: Sendable {
     let jobs: JobStore
     /// Every write's enqueue: one batcher, so a batch of mixed writes is one round trip.
     let bookingJobs: BookingJobs
+    /// The streaming replicas the stale-tolerant reads go to (none: all on the primary).
+    let replicas: Replicas
 
     init(settings: Settings, client: PostgresClient) {
         let plain = JobStore(client: client, logger: Observability.logger("gateway", "jobs"))
@@ -39,6 +41,8 @@ struct GatewayParts: Sendable {
         self.coalescer = coalescer
         self.jobs = JobStore(client: client, coalescer: coalescer, logger: Observability.logger("gateway", "jobs"))
         self.bookingJobs = BookingJobs(jobs: jobs)
+        self.replicas = Replicas(urls: settings.replicaURLs, primary: client, maxLag: settings.replicaMaxLag,
+                                 poolSize: settings.dbPoolSize, process: "gateway", logger: Observability.logger("gateway", "replicas"))
         self.listener = NotificationListener(
             url: settings.directDatabaseURL, channels: [board.channel, AdmissionNotice.channel],
             applicationName: "stagedoor-gateway-replies", logger: Observability.logger("gateway", "replies"),
@@ -56,7 +60,7 @@ struct GatewayParts: Sendable {
     }
 
     /// The background services the routes need running.
-    var services: [any Service] { [listener] + (coalescer.map { [$0] } ?? []) }
+    var services: [any Service] { [listener, replicas] + (coalescer.map { [$0] } ?? []) }
 }
 
 /// The HTTP application over `client`; tests build the router the same way.
@@ -78,7 +82,8 @@ func buildApplication(settings: Settings, client: PostgresClient, parts: Gateway
 
 /// Every route with its middleware.
 func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts, logger: Logger) -> Router<BasicRequestContext> {
-    let database = GatewayDatabase(client: client, deadline: settings.requestTimeout, logger: Observability.logger("gateway", "db"))
+    let database = GatewayDatabase(client: client, replicas: parts.replicas, deadline: settings.requestTimeout,
+                                   logger: Observability.logger("gateway", "db"))
     let auth = Authenticator(database: database, rateLimit: settings.rateLimit)
     let tokens = TokenStore(database: database)
     let catalog = CatalogStore(database: database)

@@ -52,13 +52,18 @@ struct SettingsTests {
             "DATABASE_URL": "postgres://u@bouncer:6432/app", "DATABASE_DIRECT_URL": "postgres://u@db:5432/app", "DATABASE_STATEMENTS": "Unnamed",
         ])
         #expect(pooled.databaseURL.port == 6432 && pooled.directDatabaseURL.port == 5432 && pooled.statementStyle == .unnamed)
+        let replicated = try Settings(values: ["DATABASE_REPLICA_URLS": " postgres://u@r1:5433/app, postgres://u@r2/app ", "REPLICA_MAX_LAG": "0.5"])
+        #expect(replicated.replicaURLs.map(\.host) == ["r1", "r2"] && replicated.replicaURLs.map(\.port) == [5433, 5432])
+        #expect(replicated.replicaMaxLag == .milliseconds(500))
+        #expect(try Settings(values: [:]).replicaURLs.isEmpty)
     }
 
     @Test("an invalid value names its key", arguments: [
         ("ADMIT_PER_SECOND", "fast"), ("PORT", "70000"), ("HOLD_TTL", "-1"), ("QUEUE_TICK", "0"),
         ("LOG_LEVEL", "loud"), ("DATABASE_URL", "mysql://x/y"), ("WORKER_BATCH", "0"), ("METRICS_PORT", "x"),
         ("EXECUTOR", "threads"), ("EVENT_LOOPS", "-1"), ("EVENT_LOOPS", "many"),
-        ("DATABASE_DIRECT_URL", "db:5432"), ("DATABASE_STATEMENTS", "prepared"),
+        ("DATABASE_DIRECT_URL", "db:5432"), ("DATABASE_STATEMENTS", "prepared"), ("DATABASE_REPLICA_URLS", "postgres://a/b,mysql://c/d"),
+        ("REPLICA_MAX_LAG", "0"),
     ])
     func rejects(key: String, value: String) {
         #expect(throws: SettingsError.self) { try Settings(values: [key: value]) }

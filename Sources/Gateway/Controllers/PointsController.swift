@@ -23,7 +23,7 @@ struct PointsController<Context: RequestContext> {
         let caller = try await auth.authenticate(request)
         let paging = try Paging(request, limits: 1...100)
         let (limit, before) = (paging.limit, paging.before)
-        let entries = try await database.run { client in
+        let entries = try await database.read { client in
             var entries: [HistoryEntry] = []
             for try await (id, kind, amount, after, at) in try await client.query("""
                 SELECT id, kind, amount, balance_after, created_at FROM point_history
@@ -40,7 +40,7 @@ struct PointsController<Context: RequestContext> {
 
     func balance(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let balance = try await database.run { client in
+        let balance = try await database.read { client in
             for try await value in try await client.query("SELECT balance FROM wallets WHERE user_id = \(caller.userID)")
                 .decode(Int64.self) { return value }
             return Int64(0)

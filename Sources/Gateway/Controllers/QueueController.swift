@@ -18,7 +18,7 @@ struct QueueController<Context: RequestContext> {
     /// `GET /v1/rooms/{roomId}`: the public room, for anyone; cached by clients for a second.
     func room(_ context: some RequestContext) async throws -> Response {
         let id = try PathID.parse("roomId", from: context)
-        guard let room = try await rooms.rooms(id: id).first else { throw Problem.notFound }
+        guard let room = try await rooms.rooms(id: id, fromReplica: true).first else { throw Problem.notFound }
         return try JSONBody.response(room.publicView, headers: [.cacheControl: "max-age=1"])
     }
 

@@ -73,7 +73,7 @@ struct ReservationsController<Context: RequestContext> {
 
     func list(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        let views = try await database.run { client in
+        let views = try await database.read { client in
             var views: [ReservationBody] = []
             for try await (id, schedule, seat, status, price, expires, paid) in try await client.query("""
                 SELECT id, schedule_id, seat_no,

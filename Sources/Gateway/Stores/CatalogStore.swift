@@ -38,7 +38,7 @@ struct CatalogStore: Sendable {
     }
 
     func concerts() async throws -> [Concert] {
-        try await database.run { client in
+        try await database.read { client in
             var result: [Concert] = []
             for try await (id, title, artist, room) in try await client.query(Statements.concerts, logger: database.logger)
                 .decode((Int64, String, String, Int64).self) {
@@ -50,7 +50,7 @@ struct CatalogStore: Sendable {
 
     /// The concert's room and its schedules that start in the future, or nil when there is no such concert.
     func schedules(concertID: Int64) async throws -> (roomID: Int64, schedules: [Schedule])? {
-        try await database.run { client in
+        try await database.read(confirmOnPrimary: { $0 == nil }) { client in
             var room: Int64?
             for try await id in try await client.query(Statements.concertRoom(concertID), logger: database.logger).decode(Int64.self) {
                 room = id
@@ -71,7 +71,7 @@ struct CatalogStore: Sendable {
     /// Postgres writes the JSON: a map has up to a thousand seats and is read by every fan, so it is
     /// not decoded and re-encoded here.
     func seatMapJSON(scheduleID: Int64) async throws -> (roomID: Int64, json: String)? {
-        try await database.run { client in
+        try await database.read(confirmOnPrimary: { $0 == nil }) { client in
             for try await (room, json) in try await client.query(Statements.seatMap(scheduleID), logger: database.logger)
                 .decode((Int64, String).self) {
                 return (room, json)

@@ -96,11 +96,13 @@ struct RoomStore: Sendable {
         case notScheduled
     }
 
-    /// One room (nil: none), or every room (`id` nil), by id.
-    func rooms(id: Int64? = nil) async throws -> [Room] {
-        try await database.run { client in
+    /// One room (nil: none), or every room (`id` nil), by id; `fromReplica`: a read that tolerates a
+    /// replica's bounded lag (the public room), else the primary's (the operator's).
+    func rooms(id: Int64? = nil, fromReplica: Bool = false) async throws -> [Room] {
+        let read: @Sendable (PostgresClient) async throws -> [Room] = { client in
             try await client.withConnection { try await Self.read(id: id, on: $0, logger: database.logger) }
         }
+        return fromReplica ? try await database.read(confirmOnPrimary: { $0.isEmpty }, read) : try await database.run(read)
     }
 
     /// Creates a room gating `concertIDs` (they leave room 1). With `opensAt` in the future it is

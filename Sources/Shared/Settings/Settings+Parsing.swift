@@ -9,6 +9,13 @@ extension Settings {
                                        expected: "postgres://user[:password]@host[:port]/database") { DatabaseURL(parsing: $0) }
         directDatabaseURL = try reader.value("DATABASE_DIRECT_URL", default: databaseURL.urlString,
                                              expected: "postgres://user[:password]@host[:port]/database") { DatabaseURL(parsing: $0) }
+        replicaURLs = try (values["DATABASE_REPLICA_URLS"] ?? "").split(separator: ",").map { String($0).trimmingWhitespace() }.filter { !$0.isEmpty }.map { raw in
+            guard let url = DatabaseURL(parsing: raw) else {
+                throw SettingsError(key: "DATABASE_REPLICA_URLS", value: raw, expected: "comma-separated postgres://user[:password]@host[:port]/database")
+            }
+            return url
+        }
+        replicaMaxLag = try reader.seconds("REPLICA_MAX_LAG", default: 1)
         statementStyle = try reader.value("DATABASE_STATEMENTS", default: "named", expected: "named or unnamed") { StatementStyle(rawValue: $0.lowercased()) }
         host = try reader.value("HOST", default: "127.0.0.1", expected: "an address to bind") { $0.isEmpty ? nil : $0 }
         port = try reader.int("PORT", default: 8080, in: 0...65535)
@@ -44,7 +51,7 @@ extension Settings {
 
     /// The settings' environment names, in the order they are documented.
     public static let keys: [String] = [
-        "DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_STATEMENTS", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
+        "DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_REPLICA_URLS", "REPLICA_MAX_LAG", "DATABASE_STATEMENTS", "HOST", "PORT", "ADMIN_KEY", "ADMIT_PER_SECOND", "MAX_ACTIVE", "ACTIVE_TTL",
         "WAITING_IDLE_TTL", "HOLD_TTL", "QUEUE_TICK", "WORKER_BATCH", "WORKER_CONCURRENCY", "POLL_INTERVAL",
         "JOB_MAX_ATTEMPTS", "NOTIFY_COALESCE", "REPLY_TIMEOUT", "REQUEST_TIMEOUT", "RATE_LIMIT", "MAX_STREAMS", "JOB_RETENTION",
         "STARTUP_TIMEOUT", "SHUTDOWN_TIMEOUT", "DB_POOL_SIZE", "METRICS_PORT", "LOG_LEVEL", "LOG_FORMAT", "EXECUTOR",

@@ -10,6 +10,11 @@ public struct Settings: Sendable, Equatable {
     /// `DATABASE_DIRECT_URL`: PostgreSQL itself, for the sessions a transaction pooler cannot carry —
     /// LISTEN, the admission leader's lock, migrations. Default: `DATABASE_URL`.
     public var directDatabaseURL: DatabaseURL
+    /// `DATABASE_REPLICA_URLS`: streaming replicas (comma-separated) for reads that tolerate a little
+    /// staleness; empty = every read on the primary. See ``Replicas``.
+    public var replicaURLs: [DatabaseURL]
+    /// `REPLICA_MAX_LAG`: a replica further behind the primary than this is skipped, seconds. Default 1.
+    public var replicaMaxLag: Duration
     /// `DATABASE_STATEMENTS`: `named` (prepared once per connection; default) or `unnamed` (sent
     /// whole each time, for PgBouncer in transaction mode before 1.21). See ``StatementStyle``.
     public var statementStyle: StatementStyle

@@ -5,6 +5,8 @@ import ArgumentParser
 public struct SettingsOptions: ParsableArguments, Sendable {
     @Option(help: "DATABASE_URL: postgres://user[:password]@host[:port]/database") var databaseUrl: String?
     @Option(help: "DATABASE_DIRECT_URL: PostgreSQL itself, for LISTEN, the leader's lock and migrations (DATABASE_URL)") var databaseDirectUrl: String?
+    @Option(help: "DATABASE_REPLICA_URLS: streaming replicas for stale-tolerant reads, comma-separated (none)") var databaseReplicaUrls: String?
+    @Option(help: "REPLICA_MAX_LAG: seconds a replica may lag before reads skip it (1)") var replicaMaxLag: String?
     @Option(help: "DATABASE_STATEMENTS: named|unnamed; unnamed for a transaction-mode PgBouncer before 1.21 (named)") var databaseStatements: String?
     @Option(help: "HOST: gateway bind address (127.0.0.1)") var host: String?
     @Option(help: "PORT: gateway HTTP port (8080)") var port: String?
@@ -39,7 +41,7 @@ public struct SettingsOptions: ParsableArguments, Sendable {
     /// The flags that were given, keyed by their environment variable names.
     public var givenValues: [String: String] {
         let pairs: [(String, String?)] = [
-            ("DATABASE_URL", databaseUrl), ("DATABASE_DIRECT_URL", databaseDirectUrl), ("DATABASE_STATEMENTS", databaseStatements), ("HOST", host), ("PORT", port), ("ADMIN_KEY", adminKey),
+            ("DATABASE_URL", databaseUrl), ("DATABASE_DIRECT_URL", databaseDirectUrl), ("DATABASE_REPLICA_URLS", databaseReplicaUrls), ("REPLICA_MAX_LAG", replicaMaxLag), ("DATABASE_STATEMENTS", databaseStatements), ("HOST", host), ("PORT", port), ("ADMIN_KEY", adminKey),
             ("ADMIT_PER_SECOND", admitPerSecond), ("MAX_ACTIVE", maxActive), ("ACTIVE_TTL", activeTtl),
             ("WAITING_IDLE_TTL", waitingIdleTtl), ("HOLD_TTL", holdTtl), ("QUEUE_TICK", queueTick),
             ("WORKER_BATCH", workerBatch), ("WORKER_CONCURRENCY", workerConcurrency),
