@@ -306,14 +306,14 @@ def test_console_pauses_a_room_and_sets_its_rate(tabs):
     expect(row).to_contain_text("open")
     tab.shot("signed-in")
     row.get_by_role("button", name="Pause").click()
-    expect(row).to_contain_text("paused")
+    expect(row.get_by_role("cell", name="paused", exact=True)).to_be_visible()
     assert admin("GET", f"/v1/admin/rooms/{room['roomId']}")["state"] == "paused"
     row.get_by_role("spinbutton", name="Rate").fill("25")
     row.get_by_role("button", name="Set rate").click()
     expect(row.get_by_role("cell", name="25", exact=True)).to_be_visible()
     assert admin("GET", f"/v1/admin/rooms/{room['roomId']}")["admitPerSecond"] == 25
     row.get_by_role("button", name="Resume").click()
-    expect(row).to_contain_text("open")
+    expect(row.get_by_role("cell", name="open", exact=True)).to_be_visible()
     tab.shot("rate-set")
     # Live: a change made elsewhere shows within a refresh.
     admin("PATCH", f"/v1/admin/rooms/{room['roomId']}", {"admitPerSecond": 40})
@@ -336,12 +336,13 @@ def test_console_creates_a_room_and_opens_it_now(tabs):
     page.get_by_label("Opens at (UTC, empty = now)").fill(opens.strftime("%Y-%m-%dT%H:%M:%S"))
     page.get_by_role("button", name="Create room").click()
     row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=title, exact=True))
-    expect(row).to_contain_text("scheduled")
+    expect(row.get_by_role("cell", name=re.compile(r"^scheduled \(opens "))).to_be_visible()
     tab.shot("created")
     rooms = {room["name"]: room for room in admin("GET", "/v1/admin/rooms")["rooms"]}
     assert rooms[title]["state"] == "scheduled" and rooms[title]["admitPerSecond"] == 7 and rooms[title]["concertIds"] == [concert["id"]]
     row.get_by_role("button", name="Open now").click()
-    expect(row).to_contain_text("open")
+    # The state cell exactly: "scheduled (opens …)" contains "open" too.
+    expect(row.get_by_role("cell", name="open", exact=True)).to_be_visible()
     assert admin("GET", f"/v1/admin/rooms/{rooms[title]['roomId']}")["state"] == "open"
 
 
