@@ -132,6 +132,26 @@ def pick_first_date(page):
     page.get_by_role("list", name="Dates").get_by_role("button").first.click()
 
 
+def hold_a_seat(tab, title, name, seat):
+    """A new fan on a new concert, through the line to a hold on `seat`; answers the fan's API key."""
+    new_concert(title)
+    page = tab.page
+    key = sign_up(tab, name)
+    join(tab, title)
+    expect(page.get_by_role("status")).to_have_text("It's your turn", timeout=20000)
+    pick_first_date(page)
+    page.get_by_role("group", name="Seats").get_by_role("button", name=f"Seat {seat}", exact=True).click()
+    page.get_by_role("button", name="Hold seat").click()
+    expect(page.get_by_role("button", name="Pay")).to_be_visible()
+    return key
+
+
+def console_sign_in(page):
+    page.goto(URL + "/admin")
+    page.get_by_label("Admin key").fill(ADMIN_KEY)
+    page.get_by_role("button", name="Sign in").click()
+
+
 @pytest.mark.parametrize("screen", ["desktop", "phone"])
 def test_fan_books_a_seat_through_the_line(tabs, screen):
     title = f"Night of {uuid.uuid4().hex[:6]}"
@@ -258,17 +278,9 @@ def test_two_fans_race_for_one_seat(tabs):
 
 
 def test_a_payment_retried_after_a_lost_answer_pays_once(tabs):
-    title = f"Retry {uuid.uuid4().hex[:6]}"
-    new_concert(title)
     tab = tabs("fan")
     page = tab.page
-    key = sign_up(tab, "Edsger")
-    join(tab, title)
-    expect(page.get_by_role("status")).to_have_text("It's your turn", timeout=20000)
-    pick_first_date(page)
-    page.get_by_role("group", name="Seats").get_by_role("button", name="Seat 3", exact=True).click()
-    page.get_by_role("button", name="Hold seat").click()
-    expect(page.get_by_role("button", name="Pay")).to_be_visible()
+    key = hold_a_seat(tab, f"Retry {uuid.uuid4().hex[:6]}", "Edsger", 3)
     # The first payment reaches the server and is done there, but its answer is lost on the way back
     # (a gateway dying after the work): the page sends it again, with the same Idempotency-Key.
     sent = []
@@ -326,9 +338,7 @@ def test_console_creates_a_room_and_opens_it_now(tabs):
     concert = new_concert(title)
     tab = tabs("operator")
     page = tab.page
-    page.goto(URL + "/admin")
-    page.get_by_label("Admin key").fill(ADMIN_KEY)
-    page.get_by_role("button", name="Sign in").click()
+    console_sign_in(page)
     page.get_by_label("Room name").fill(title)
     page.get_by_label("Concert ids").fill(str(concert["id"]))
     page.get_by_label("Admissions per second").fill("7")
@@ -347,17 +357,9 @@ def test_console_creates_a_room_and_opens_it_now(tabs):
 
 
 def test_fan_cancels_a_hold(tabs):
-    title = f"Cancel {uuid.uuid4().hex[:6]}"
-    new_concert(title)
     tab = tabs("fan")
     page = tab.page
-    key = sign_up(tab, "Donald")
-    join(tab, title)
-    expect(page.get_by_role("status")).to_have_text("It's your turn", timeout=20000)
-    pick_first_date(page)
-    page.get_by_role("group", name="Seats").get_by_role("button", name="Seat 9", exact=True).click()
-    page.get_by_role("button", name="Hold seat").click()
-    expect(page.get_by_role("button", name="Pay")).to_be_visible()
+    key = hold_a_seat(tab, f"Cancel {uuid.uuid4().hex[:6]}", "Donald", 9)
     page.get_by_role("button", name="Cancel seat 9").click()
     expect(page.get_by_role("listitem").filter(has_text="Seat 9")).to_contain_text("cancelled")
     # The seat is free again on the map, and the reservation cancelled in the API.
@@ -376,9 +378,7 @@ def test_console_retries_and_discards_dead_jobs(tabs):
     retried, discarded = ids
     tab = tabs("operator")
     page = tab.page
-    page.goto(URL + "/admin")
-    page.get_by_label("Admin key").fill(ADMIN_KEY)
-    page.get_by_role("button", name="Sign in").click()
+    console_sign_in(page)
     dead = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Last error"))
     for job in ids:
         expect(dead.get_by_role("row").filter(has=page.get_by_role("rowheader", name=job, exact=True))).to_contain_text("Boom: the handler threw")
