@@ -47,12 +47,18 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Scenarios to run, comma-separated: enqueue, backlog, paced.")
     var scenarios: String = "enqueue,backlog,paced"
 
+    @Flag(help: "Print the pgbench script of one batch of --batch jobs as the engine runs it (its own statements), and exit.")
+    var printCeilingScript = false
+
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
+        if printCeilingScript {
+            print(JobStore.ceilingScript(batch: batch), terminator: "")
+            return
         }
+        // The workers' own logging and metrics, so the engine's drain pays what it pays in them.
+        var settings = Settings.defaults
+        settings.logLevel = .warning
+        Observability.bootstrap(settings, logToStandardError: true)
         guard let server = DatabaseURL(parsing: serverUrl) else { throw ValidationError("invalid --server-url") }
         let bench = JobBench(server: server, batch: batch, concurrency: concurrency)
         var rows: [ReportRow] = []

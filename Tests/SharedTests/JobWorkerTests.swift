@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import Shared
+import Synchronization
 import Testing
 import TestSupport
 
@@ -36,5 +37,66 @@ struct JobWorkerTests {
                 group.cancelAll()
             }
         }
+    }
+
+    @Test("a loop claims its next batch while the one before commits, never a third before that commit; every job runs once")
+    func nextBatchOverlapsTheCommit() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            // Each finish of a batch takes half a second, inside its transaction.
+            try await client.query("""
+                CREATE FUNCTION slow_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$
+                """)
+            try await client.query("""
+                CREATE TRIGGER slow_finish AFTER UPDATE ON jobs FOR EACH STATEMENT EXECUTE FUNCTION slow_finish()
+                """)
+            let probe = CommitProbe(client: client)
+            let runner = JobRunner(client: client, handlers: [probe], batchSize: 2, logger: logger)
+            let worker = JobWorker(runner: runner, wake: WakeSignal(), concurrency: 1, pollInterval: .seconds(30), logger: logger)
+            try await client.query("INSERT INTO jobs (kind, payload) SELECT 'commit_probe', '{}' FROM generate_series(1, 6)")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                let allCommitted = try await eventually {
+                    var succeeded = 0
+                    for try await count in try await client.query("SELECT count(*)::int FROM jobs WHERE state = 'succeeded'").decode(Int.self) {
+                        succeeded = count
+                    }
+                    return succeeded == 6
+                }
+                #expect(allCommitted)
+                group.cancelAll()
+            }
+            let seen = probe.seen
+            // Batch 2 ran while batch 1 was still finishing (its jobs not yet committed) …
+            #expect(seen[2] == [1: "queued", 2: "queued", 3: "queued", 4: "queued", 5: "queued", 6: "queued"])
+            // … and batch 3 only once batch 1 had committed, while batch 2 was finishing.
+            #expect(seen[3] == [1: "succeeded", 2: "succeeded", 3: "queued", 4: "queued", 5: "queued", 6: "queued"])
+            let runs = try await client.query("SELECT count(*)::int, count(DISTINCT id)::int FROM jobs WHERE state = 'succeeded' AND attempts = 1")
+            for try await (count, distinct) in runs.decode((Int, Int).self) {
+                #expect(count == 6 && distinct == 6)
+            }
+        }
+    }
+}
+
+/// Records, for each batch it runs (numbered by its first job's id), every job's state as another
+/// session sees it then: what had been committed.
+final class CommitProbe: JobHandler {
+    let kind = JobKind("commit_probe")
+    let client: PostgresClient
+    private let states = Mutex<[Int: [Int64: String]]>([:])
+
+    init(client: PostgresClient) { self.client = client }
+
+    var seen: [Int: [Int64: String]] { states.withLock { $0 } }
+
+    func run(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> JobOutcome {
+        guard job.id % 2 == 1 else { return JobOutcome(status: 200, body: "{}") }
+        var committed: [Int64: String] = [:]
+        for try await (id, state) in try await client.query("SELECT id, state FROM jobs").decode((Int64, String).self) {
+            committed[id] = state
+        }
+        states.withLock { $0[Int(job.id + 1) / 2] = committed }
+        return JobOutcome(status: 200, body: "{}")
     }
 }

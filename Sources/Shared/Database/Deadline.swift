@@ -47,15 +47,18 @@ public func withDeadline<T: Sendable>(
 /// a query waiting forever on a session the server terminated, ignoring cancellation and a close of
 /// the connection (seen in the kill-mid-batch test). A claim loop must outlive that, so it gives up
 /// on the stuck batch — whose transaction the server has already rolled back — and claims anew.
+///
+/// The task runs on `executorPreference` when given (an unstructured task does not inherit it).
 public func withAbandonableDeadline<T: Sendable>(
     _ limit: Duration,
+    executorPreference: (any TaskExecutor)? = nil,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let gate = ResumeOnce<T>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             gate.set(continuation)
-            let work = Task {
+            let work = Task(executorPreference: executorPreference) {
                 do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
             }
             let timer = CoarseTimer.shared.schedule(after: limit) {
@@ -86,6 +89,11 @@ final class ResumeOnce<T: Sendable>: Sendable {
             return nil
         }
         if let early { continuation.resume(with: early) }
+    }
+
+    /// Waits for the result (once: a single waiter).
+    func value() async throws -> T {
+        try await withCheckedThrowingContinuation { set($0) }
     }
 
     func onResume(_ action: @escaping @Sendable () -> Void) {

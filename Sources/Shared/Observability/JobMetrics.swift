@@ -39,7 +39,7 @@ public enum JobMetrics {
 
     /// `stagedoor_jobs_finished_total{kind,status}`: outcomes by HTTP status (2xx and 4xx refusals).
     public static func outcome(kind: JobKind, status: Int) -> Counter { outcomes(KindStatus(kind: kind, status: status)) }
-    private struct KindStatus: Hashable, Sendable { let kind: JobKind; let status: Int }
+    struct KindStatus: Hashable, Sendable { let kind: JobKind; let status: Int }
     private static let outcomes = MadeOnce { (key: KindStatus) in
         Counter(label: "stagedoor_jobs_finished_total", dimensions: [("kind", key.kind.rawValue), ("status", String(key.status))])
     }

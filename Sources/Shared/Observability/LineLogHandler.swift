@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// Writes one line per log event to standard output, in the process's `LOG_FORMAT`:
+/// Writes one line per log event to standard output (or error), in the process's `LOG_FORMAT`:
 /// - `text`, as swift-log's `StreamLogHandler` writes it: `<time> <level> <label>: <key=value …> [<source>] <message>`;
 /// - `json`, one object per line: `ts`, `level`, `logger`, `msg`, and the metadata.
 ///
@@ -13,11 +13,15 @@ public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let format: Settings.LogFormat
+    private let output: FileHandle
 
-    public init(label: String, logLevel: Logger.Level, format: Settings.LogFormat) {
+    /// A handler writing to standard output, or to standard error when `toStandardError` (a tool
+    /// whose standard output is its report).
+    public init(label: String, logLevel: Logger.Level, format: Settings.LogFormat, toStandardError: Bool = false) {
         self.label = label
         self.logLevel = logLevel
         self.format = format
+        output = toStandardError ? .standardError : .standardOutput
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -36,7 +40,7 @@ public struct LineLogHandler: LogHandler {
         case .text:
             let pairs = all.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
             let line = "\(Self.localTimestamp()) \(event.level) \(label):\(pairs) [\(event.source)] \(event.message)\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
+            output.write(Data(line.utf8))
         case .json:
             var object: [String: String] = [:]
             for (key, value) in all { object[key] = "\(value)" }
@@ -45,7 +49,7 @@ public struct LineLogHandler: LogHandler {
             object["logger"] = label
             object["msg"] = "\(event.message)"
             guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-            FileHandle.standardOutput.write(data + Data([0x0A]))
+            output.write(data + Data([0x0A]))
         }
     }
 

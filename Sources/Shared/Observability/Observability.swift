@@ -12,8 +12,9 @@ public enum Observability {
     /// The registry `/metrics` renders.
     public static let registry = PrometheusCollectorRegistry()
 
-    /// Sets up swift-log and swift-metrics for a process from its settings.
-    public static func bootstrap(_ settings: Settings) {
+    /// Sets up swift-log and swift-metrics for a process from its settings; log lines go to
+    /// standard error when `logToStandardError` (a tool whose standard output is its report).
+    public static func bootstrap(_ settings: Settings, logToStandardError: Bool = false) {
         let first = bootstrapped.withLock { done in
             defer { done = true }
             return !done
@@ -21,7 +22,9 @@ public enum Observability {
         guard first else { return }
         let level = settings.logLevel
         let format = settings.logFormat
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, logLevel: level, format: format) }
+        LoggingSystem.bootstrap { label in
+            LineLogHandler(label: label, logLevel: level, format: format, toStandardError: logToStandardError)
+        }
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),

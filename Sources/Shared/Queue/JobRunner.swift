@@ -32,23 +32,39 @@ public struct JobRunner: Sendable {
 
     /// Claims and runs up to one batch; returns how many jobs it claimed (0 when the queue is empty).
     public func runBatch() async throws -> Int {
+        try await runBatch(jobsRan: { _ in })
+    }
+
+    /// Claims and runs up to one batch, and returns how many jobs it claimed once it committed.
+    /// `jobsRan` is told that count as soon as the jobs have run, before their outcomes are stored
+    /// and committed: a claim loop starts its next batch then (``JobWorker``), so the next claim
+    /// overlaps this batch's last two round trips. It is called once, or not at all when this throws
+    /// before the jobs ran.
+    public func runBatch(jobsRan: @escaping @Sendable (Int) -> Void) async throws -> Int {
         do {
-            return try await client.inTransaction(logger: logger) { connection in
-                try await connection.closing(after: batchTimeout) { try await runFast(on: connection) }
-            }
+            return try await transaction { connection in try await runFast(on: connection, jobsRan: jobsRan) }
         } catch is JobThrew {
             JobMetrics.fallbacks.increment()
-            return try await client.inTransaction(logger: logger) { connection in
-                try await connection.closing(after: batchTimeout) { try await runIsolated(on: connection) }
-            }
+            return try await transaction { connection in try await runIsolated(on: connection, jobsRan: jobsRan) }
+        }
+    }
+
+    /// One batch's transaction, run on its connection's event loop (``EventLoopTaskExecutor``): its
+    /// round trips follow each other without leaving that thread.
+    private func transaction(_ body: @escaping @Sendable (PostgresConnection) async throws -> Int) async throws -> Int {
+        try await client.inTransactionOnItsEventLoop(logger: logger) { connection in
+            try await connection.closing(after: batchTimeout) { try await body(connection) }
         }
     }
 
     /// Every job of the batch in the one transaction; the first throw aborts the whole batch. Each
     /// run of consecutive jobs of one kind (in lock order) goes to its handler together.
-    private func runFast(on connection: PostgresConnection) async throws -> Int {
+    private func runFast(on connection: PostgresConnection, jobsRan: @Sendable (Int) -> Void) async throws -> Int {
         let jobs = try await claim(on: connection)
-        guard !jobs.isEmpty else { return 0 }
+        guard !jobs.isEmpty else {
+            jobsRan(0)
+            return 0
+        }
         var outcomes: [(ClaimedJob, JobOutcome)] = []
         outcomes.reserveCapacity(jobs.count)
         var start = jobs.startIndex
@@ -70,12 +86,13 @@ public struct JobRunner: Sendable {
             }
             start = end
         }
+        jobsRan(jobs.count)
         try await finish(outcomes, dead: [], on: connection)
         return jobs.count
     }
 
     /// Each job inside its own savepoint; a throwing job rolls back alone and is rescheduled.
-    private func runIsolated(on connection: PostgresConnection) async throws -> Int {
+    private func runIsolated(on connection: PostgresConnection, jobsRan: @Sendable (Int) -> Void) async throws -> Int {
         let jobs = try await claim(on: connection)
         var outcomes: [(ClaimedJob, JobOutcome)] = []
         var dead: [Int64] = []
@@ -90,17 +107,21 @@ public struct JobRunner: Sendable {
                 if try await recordFailure(of: job, error: error, on: connection) { dead.append(job.id) }
             }
         }
+        jobsRan(jobs.count)
         try await finish(outcomes, dead: dead, on: connection)
         return jobs.count
     }
 
     private func claim(on connection: PostgresConnection) async throws -> [ClaimedJob] {
         var jobs: [ClaimedJob] = []
-        let rows = try await connection.executeStatement(JobStore.Statements.Claim(limit: batchSize), logger: logger)
-        for try await (id, kind, payload, attempts, maxAttempts, userID, waited) in rows {
-            JobMetrics.wait(kind: JobKind(kind)).recordSeconds(max(waited, 0))
-            jobs.append(ClaimedJob(id: id, kind: JobKind(kind), payload: payload, attempts: attempts,
-                                   maxAttempts: maxAttempts, userID: userID))
+        for try await batch in try await connection.executeStatement(JobStore.Statements.Claim(limit: batchSize), logger: logger) {
+            jobs.reserveCapacity(batch.ids.count)
+            for n in batch.ids.indices {
+                let kind = JobKind(batch.kinds[n])
+                JobMetrics.wait(kind: kind).recordSeconds(max(batch.waited[n], 0))
+                jobs.append(ClaimedJob(id: batch.ids[n], kind: kind, payload: batch.payloads[n], attempts: Int(batch.attempts[n]),
+                                       maxAttempts: Int(batch.maxAttempts[n]), userID: batch.userIDs[n] < 0 ? nil : batch.userIDs[n]))
+            }
         }
         return inLockOrder(jobs)
     }
@@ -131,9 +152,9 @@ public struct JobRunner: Sendable {
             ids: outcomes.map { $0.0.id }, statuses: outcomes.map { $0.1.status },
             bodies: outcomes.map { $0.1.body }, extraDoneIDs: dead)
         for try await _ in try await connection.executeStatement(statement, logger: logger) {}
-        for (job, outcome) in outcomes {
-            JobMetrics.outcome(kind: job.kind, status: outcome.status).increment()
-        }
+        var counts: [JobMetrics.KindStatus: Int] = [:]
+        for (job, outcome) in outcomes { counts[JobMetrics.KindStatus(kind: job.kind, status: outcome.status), default: 0] += 1 }
+        for (key, count) in counts { JobMetrics.outcome(kind: key.kind, status: key.status).increment(by: count) }
     }
 
     /// Reschedules a job that threw, or marks it dead; returns whether it is dead.

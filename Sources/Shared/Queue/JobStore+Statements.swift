@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import PostgresNIO
 
@@ -59,10 +60,20 @@ extension JobStore {
         }
 
         /// Locks up to `limit` runnable jobs, oldest first, skipping those other runners hold
-        /// (`stagedoor_claim_jobs`: always a plain scan of the claim index).
+        /// (`stagedoor_claim_jobs`: always a plain scan of the claim index). The batch comes back as
+        /// one row of arrays, a column each (user id -1: none): measured against a row per job
+        /// (2026-12-04, batches of 100 no-op jobs), the server writes one message instead of a
+        /// hundred and the worker reads one.
         struct Claim: PostgresPreparedStatement {
-            static let sql = "SELECT id, kind, payload, attempts, max_attempts, user_id, waited FROM stagedoor_claim_jobs($1::int)"
-            typealias Row = (Int64, String, String, Int, Int, Int64?, Double)
+            static let sql = """
+                SELECT COALESCE(array_agg(id), '{}') AS ids, COALESCE(array_agg(kind), '{}') AS kinds,
+                       COALESCE(array_agg(payload), '{}') AS payloads, COALESCE(array_agg(attempts), '{}') AS attempts,
+                       COALESCE(array_agg(max_attempts), '{}') AS max_attempts,
+                       COALESCE(array_agg(COALESCE(user_id, -1)), '{}') AS user_ids, COALESCE(array_agg(waited), '{}') AS waited
+                FROM stagedoor_claim_jobs($1::int)
+                """
+            typealias Row = (ids: [Int64], kinds: [String], payloads: [String], attempts: [Int32], maxAttempts: [Int32],
+                             userIDs: [Int64], waited: [Double])
 
             let limit: Int
 
@@ -72,7 +83,15 @@ extension JobStore {
                 return bindings
             }
 
-            func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+            func decodeRow(_ row: PostgresRow) throws -> Row {
+                let (ids, kinds, payloads, attempts, maxAttempts, userIDs, waited) = try row.decode(
+                    ([Int64], [String], [String], [Int32], [Int32], [Int64], [Double]).self)
+                let count = ids.count
+                guard kinds.count == count, payloads.count == count, attempts.count == count, maxAttempts.count == count,
+                      userIDs.count == count, waited.count == count
+                else { throw JobStoreError.claimAnswerMismatch }
+                return (ids, kinds, payloads, attempts, maxAttempts, userIDs, waited)
+            }
         }
 
         /// Stores outcomes (`stagedoor_finish_jobs`) and announces them, each on its job's reply
@@ -147,5 +166,22 @@ extension JobStore {
         bindings.append(jobs.map { ByteBuffer(bytes: $0.requestHash ?? []) })
         bindings.append(jobs.map(\.maxAttempts))
         bindings.append(jobs.map { $0.replyChannel ?? "" })
+    }
+}
+
+extension JobStore {
+    /// A pgbench script of one batch as the engine runs it, with the engine's own statement texts:
+    /// BEGIN, the claim of `batch` jobs, the finish of all of them (status 200, body `{}`) with its
+    /// notifications, COMMIT. `make bench` runs it as the ceiling the engine's drain is measured
+    /// against, so the two cannot drift apart.
+    public static func ceilingScript(batch: Int) -> String {
+        let count = "cardinality(:ids::bigint[])"
+        let finish = Statements.Finish.sql
+            .replacingOccurrences(of: "$1", with: ":ids")
+            .replacingOccurrences(of: "$2", with: "array_fill(200, ARRAY[\(count)])")
+            .replacingOccurrences(of: "$3", with: "array_fill('{}'::text, ARRAY[\(count)])")
+            .replacingOccurrences(of: "$4", with: "'{}'")
+        let claim = Statements.Claim.sql.replacingOccurrences(of: "$1", with: "\(batch)")
+        return "BEGIN;\n\(claim) \\gset\n\(finish);\nCOMMIT;\n"
     }
 }

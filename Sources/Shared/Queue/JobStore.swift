@@ -204,4 +204,6 @@ public enum JobStoreError: Error {
     case enqueueRaceUnresolved
     /// The enqueue's answer did not have one entry per job sent; nothing is handed out.
     case enqueueAnswerMismatch(jobs: Int, answers: Int)
+    /// The claim's columns were not all of one length; nothing was run.
+    case claimAnswerMismatch
 }

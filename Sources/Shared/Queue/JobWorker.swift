@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// The payment worker's claim loops, running batches back to back while there is work.
@@ -31,7 +32,12 @@ public struct JobWorker: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for loop in 0..<concurrency {
-                    group.addTask { await claimLoop(number: loop, backlog: backlog, stopping: stopping) }
+                    // Each loop on an event loop of its own (``EventLoopTaskExecutor``): its batches
+                    // start there, and a batch's transaction runs on its connection's loop.
+                    let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
+                    group.addTask(executorPreference: executor) {
+                        await claimLoop(number: loop, executor: executor, backlog: backlog, stopping: stopping)
+                    }
                 }
             }
         } onGracefulShutdown: {
@@ -42,33 +48,68 @@ public struct JobWorker: Service {
         logger.info("claim loops stopped")
     }
 
-    private func claimLoop(number: Int, backlog: WakeSignal, stopping: StopFlag) async {
-        var failures = 0
+    /// Runs batches back to back while they come back full, else waits for a wake-up or the poll.
+    ///
+    /// Two batches overlap: once a batch's jobs have run, the loop claims the next while the first
+    /// stores its outcomes and commits (``JobRunner/runBatch(jobsRan:)``); a third waits for the
+    /// first's commit. The finishing batch holds only its own rows, which the next claim skips, and
+    /// waits for nothing the next one holds, so the two cannot deadlock.
+    private func claimLoop(number: Int, executor: EventLoopTaskExecutor, backlog: WakeSignal, stopping: StopFlag) async {
         // Only the first loop claims at start; a full first batch brings the others in.
         if number > 0 { await backlog.wait(upTo: jitteredPoll) }
-        while !stopping.isSet, !Task.isCancelled {
-            let claimed: Int
-            do {
-                claimed = try await withAbandonableDeadline(runner.batchTimeout + .seconds(5)) { try await runner.runBatch() }
-                failures = 0
-            } catch {
-                // Cancelled (the hard stop after a graceful one timed out, or a test ending): the
-                // batch's transaction rolls back with its connection; nothing to report or retry.
-                if Task.isCancelled { break }
-                failures += 1
-                let pause = RetryPolicy(base: .milliseconds(100), cap: .seconds(5)).delay(afterAttempt: failures)
-                logger.error("batch failed", metadata: [
-                    "loop": "\(number)", "error": "\(String(reflecting: error))", "retry.in": "\(pause)",
-                ])
-                try? await Task.sleep(for: pause)
-                continue
+        await withDiscardingTaskGroup { group in
+            var failures = 0
+            var finishing: ResumeOnce<Void>?
+            while !stopping.isSet, !Task.isCancelled {
+                let ran = ResumeOnce<Int>()
+                let done = ResumeOnce<Void>()
+                group.addTask { await runBatch(loop: number, executor: executor, ran: ran, done: done) }
+                let claimed: Result<Int, any Error>
+                do { claimed = .success(try await ran.value()) } catch { claimed = .failure(error) }
+                // At most two batches in flight: the one before commits before the next claim.
+                try? await finishing?.value()
+                finishing = done
+                switch claimed {
+                case .success(let count):
+                    failures = 0
+                    if count >= runner.batchSize {
+                        backlog.signal()
+                        continue
+                    }
+                    await (number == 0 ? wake : backlog).wait(upTo: jitteredPoll)
+                case .failure(let error):
+                    // Cancelled (the hard stop after a graceful one timed out, or a test ending): the
+                    // batch's transaction rolls back with its connection; nothing to report or retry.
+                    if Task.isCancelled { break }
+                    failures += 1
+                    let pause = RetryPolicy(base: .milliseconds(100), cap: .seconds(5)).delay(afterAttempt: failures)
+                    logger.error("batch failed", metadata: [
+                        "loop": "\(number)", "error": "\(String(reflecting: error))", "retry.in": "\(pause)",
+                    ])
+                    try? await Task.sleep(for: pause)
+                }
             }
-            if claimed >= runner.batchSize {
-                backlog.signal()
-                continue
-            }
-            await (number == 0 ? wake : backlog).wait(upTo: jitteredPoll)
         }
+    }
+
+    /// One batch to its commit: `ran` learns its claim count once its jobs ran (or why it failed
+    /// before that), `done` when it ended. A batch stuck past its timeout is abandoned.
+    private func runBatch(loop: Int, executor: EventLoopTaskExecutor, ran: ResumeOnce<Int>, done: ResumeOnce<Void>) async {
+        do {
+            let count = try await withAbandonableDeadline(runner.batchTimeout + .seconds(5), executorPreference: executor) {
+                try await runner.runBatch(jobsRan: { count in ran.resume(with: .success(count)) })
+            }
+            ran.resume(with: .success(count))
+        } catch {
+            // After its jobs ran, the loop has moved on: the transaction rolled back and the jobs
+            // will be claimed again.
+            if !ran.resume(with: .failure(error)), !Task.isCancelled {
+                logger.error("batch failed while storing its outcomes; rolled back", metadata: [
+                    "loop": "\(loop)", "error": "\(String(reflecting: error))",
+                ])
+            }
+        }
+        done.resume(with: .success(()))
     }
 
     /// The backstop poll, ±20 % so that loops and workers do not poll in step.
