@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Two builds side by side on one throwaway PostgreSQL, rounds taking turns (ABBA), so the machine's
-# drift falls on both: enqueue + run (stagedoor-bench, 32 producers, coalesced NOTIFY) and reservations/s
-# (wrk's closed loop, 64 connections, a one-loop gateway and a payment worker on a fresh database).
+# drift falls on both: enqueue + run (stagedoor-bench, 32 producers, coalesced NOTIFY), the drain of a
+# backlog (batch 100 × 2 loops), enqueue → start at a paced 1,000 jobs/s (p50 and p99, coalesced) and
+# reservations/s (wrk's closed loop, 64 connections, a one-loop gateway and a payment worker on a
+# fresh database).
 #   scripts/ab.sh BIN_A BIN_B     each a folder of release binaries (swift build -c release --show-bin-path)
-# ROUNDS (3), WRK_SECONDS (10) and JOBS (50000) set the size. Prints a table and each side's medians.
+# ROUNDS (3), WRK_SECONDS (10), JOBS (50000) and BACKLOG (200000) set the size. Prints a table and each
+# side's medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
@@ -22,6 +25,16 @@ psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "
 jobs_rate() {  # jobs_rate BIN → enqueue + run jobs/s, 32 producers, coalesced
   "$1/stagedoor-bench" --server-url "$server/postgres" --scenarios enqueue --producers 32 --rounds 1 --jobs "${JOBS:-50000}" |
     awk -F'|' '/NOTIFY coalesced/ { gsub(/ /, "", $4); print $4; exit }'
+}
+
+drain_rate() {  # drain_rate BIN → jobs/s draining a backlog, batch 100 × 2 loops
+  "$1/stagedoor-bench" --server-url "$server/postgres" --scenarios backlog --jobs "${BACKLOG:-200000}" --batch 100 --concurrency 2 |
+    awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
+}
+
+paced_latency() {  # paced_latency BIN → "p50 p99" in ms, enqueue → start at 1,000 jobs/s, coalesced
+  "$1/stagedoor-bench" --server-url "$server/postgres" --scenarios paced |
+    awk -F'|' '/paced .*coalesced/ { gsub(/ ms| /, "", $6); gsub(/ ms| /, "", $7); print $6, $7; exit }'
 }
 
 booking_rate() {  # booking_rate BIN DB → reservations/s, closed loop
@@ -47,8 +60,8 @@ booking_rate() {  # booking_rate BIN DB → reservations/s, closed loop
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-echo "| round | build | enqueue + run, jobs/s | reservations/s |"
-echo "|---:|---|---:|---:|"
+echo "| round | build | enqueue + run, jobs/s | drain, jobs/s | paced p50 / p99, ms | reservations/s |"
+echo "|---:|---|---:|---:|---:|---:|"
 : > "$dir/a.txt"; : > "$dir/b.txt"
 for round in $(seq 1 "$rounds"); do
   # Odd rounds run a first, even rounds b first: whatever the second place costs or gains (a warmer
@@ -56,11 +69,11 @@ for round in $(seq 1 "$rounds"); do
   order="a b"; [ $((round % 2)) = 0 ] && order="b a"
   for side in $order; do
     bin=$a; [ "$side" = b ] && bin=$b
-    j=$(jobs_rate "$bin"); r=$(booking_rate "$bin" "ab_${side}_$round")
-    echo "$j $r" >> "$dir/$side.txt"
-    echo "| $round | $side: $bin | $j | $r |"
+    j=$(jobs_rate "$bin"); d=$(drain_rate "$bin"); read -r p50 p99 < <(paced_latency "$bin"); r=$(booking_rate "$bin" "ab_${side}_$round")
+    echo "$j $r $d $p50 $p99" >> "$dir/$side.txt"
+    echo "| $round | $side: $bin | $j | $d | $p50 / $p99 | $r |"
   done
 done
 for side in a b; do
-  echo "- $side: median enqueue + run $(awk '{ print $1 }' "$dir/$side.txt" | median) jobs/s, reservations $(awk '{ print $2 }' "$dir/$side.txt" | median)/s"
+  echo "- $side: median enqueue + run $(awk '{ print $1 }' "$dir/$side.txt" | median) jobs/s, drain $(awk '{ print $3 }' "$dir/$side.txt" | median) jobs/s, paced p50 $(awk '{ print $4 }' "$dir/$side.txt" | median) ms / p99 $(awk '{ print $5 }' "$dir/$side.txt" | median) ms, reservations $(awk '{ print $2 }' "$dir/$side.txt" | median)/s"
 done

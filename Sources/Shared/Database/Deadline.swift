@@ -47,18 +47,15 @@ public func withDeadline<T: Sendable>(
 /// a query waiting forever on a session the server terminated, ignoring cancellation and a close of
 /// the connection (seen in the kill-mid-batch test). A claim loop must outlive that, so it gives up
 /// on the stuck batch — whose transaction the server has already rolled back — and claims anew.
-///
-/// The task runs on `executorPreference` when given (an unstructured task does not inherit it).
 public func withAbandonableDeadline<T: Sendable>(
     _ limit: Duration,
-    executorPreference: (any TaskExecutor)? = nil,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let gate = ResumeOnce<T>()
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             gate.set(continuation)
-            let work = Task(executorPreference: executorPreference) {
+            let work = Task {
                 do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
             }
             let timer = CoarseTimer.shared.schedule(after: limit) {

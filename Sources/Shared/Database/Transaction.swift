@@ -15,45 +15,22 @@ extension PostgresClient {
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await withConnection { connection in
-            try await connection.transaction(logger: logger, rollbackTimeout: rollbackTimeout, body)
-        }
-    }
-
-    /// ``inTransaction(logger:rollbackTimeout:_:)`` with the connection's event loop as the
-    /// transaction's executor preference (``EventLoopTaskExecutor``), for a body that does not block.
-    public func inTransactionOnItsEventLoop<Result: Sendable>(
-        logger: Logger,
-        rollbackTimeout: Duration = .seconds(5),
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        try await withConnection { connection in
-            try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
-                try await connection.transaction(logger: logger, rollbackTimeout: rollbackTimeout, body)
+            try await connection.query("BEGIN", logger: logger)
+            let result: Result
+            do {
+                result = try await body(connection)
+            } catch {
+                await connection.rollbackOrClose(within: rollbackTimeout, logger: logger)
+                throw error
             }
+            do {
+                try await connection.query("COMMIT", logger: logger)
+            } catch {
+                await connection.rollbackOrClose(within: rollbackTimeout, logger: logger)
+                throw error
+            }
+            return result
         }
-    }
-}
-
-extension PostgresConnection {
-    /// BEGIN, `body`, COMMIT on this connection, as ``PostgresClient/inTransaction(logger:rollbackTimeout:_:)``.
-    fileprivate nonisolated(nonsending) func transaction<Result: Sendable>(
-        logger: Logger, rollbackTimeout: Duration, _ body: (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        try await query("BEGIN", logger: logger)
-        let result: Result
-        do {
-            result = try await body(self)
-        } catch {
-            await rollbackOrClose(within: rollbackTimeout, logger: logger)
-            throw error
-        }
-        do {
-            try await query("COMMIT", logger: logger)
-        } catch {
-            await rollbackOrClose(within: rollbackTimeout, logger: logger)
-            throw error
-        }
-        return result
     }
 }
 

@@ -49,10 +49,9 @@ public struct JobRunner: Sendable {
         }
     }
 
-    /// One batch's transaction, run on its connection's event loop (``EventLoopTaskExecutor``): its
-    /// round trips follow each other without leaving that thread.
+    /// One batch's transaction, closed if it outlives the batch timeout.
     private func transaction(_ body: @escaping @Sendable (PostgresConnection) async throws -> Int) async throws -> Int {
-        try await client.inTransactionOnItsEventLoop(logger: logger) { connection in
+        try await client.inTransaction(logger: logger) { connection in
             try await connection.closing(after: batchTimeout) { try await body(connection) }
         }
     }

@@ -84,8 +84,12 @@ extension JobStore {
             }
 
             func decodeRow(_ row: PostgresRow) throws -> Row {
-                let (ids, kinds, payloads, attempts, maxAttempts, userIDs, waited) = try row.decode(
-                    ([Int64], [String], [String], [Int32], [Int32], [Int64], [Double]).self)
+                let cells = row.makeRandomAccess()
+                guard cells.count == 7 else { throw JobStoreError.claimAnswerMismatch }
+                let ids = try BinaryArrays.int64s(cells[0]), kinds = try BinaryArrays.strings(cells[1])
+                let payloads = try BinaryArrays.strings(cells[2]), attempts = try BinaryArrays.int32s(cells[3])
+                let maxAttempts = try BinaryArrays.int32s(cells[4]), userIDs = try BinaryArrays.int64s(cells[5])
+                let waited = try BinaryArrays.doubles(cells[6])
                 let count = ids.count
                 guard kinds.count == count, payloads.count == count, attempts.count == count, maxAttempts.count == count,
                       userIDs.count == count, waited.count == count

@@ -1,5 +1,4 @@
 import Logging
-import NIOPosix
 import ServiceLifecycle
 
 /// The payment worker's claim loops, running batches back to back while there is work.
@@ -32,12 +31,7 @@ public struct JobWorker: Service {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for loop in 0..<concurrency {
-                    // Each loop on an event loop of its own (``EventLoopTaskExecutor``): its batches
-                    // start there, and a batch's transaction runs on its connection's loop.
-                    let executor = EventLoopTaskExecutor(MultiThreadedEventLoopGroup.singleton.next())
-                    group.addTask(executorPreference: executor) {
-                        await claimLoop(number: loop, executor: executor, backlog: backlog, stopping: stopping)
-                    }
+                    group.addTask { await claimLoop(number: loop, backlog: backlog, stopping: stopping) }
                 }
             }
         } onGracefulShutdown: {
@@ -50,11 +44,14 @@ public struct JobWorker: Service {
 
     /// Runs batches back to back while they come back full, else waits for a wake-up or the poll.
     ///
-    /// Two batches overlap: once a batch's jobs have run, the loop claims the next while the first
-    /// stores its outcomes and commits (``JobRunner/runBatch(jobsRan:)``); a third waits for the
-    /// first's commit. The finishing batch holds only its own rows, which the next claim skips, and
-    /// waits for nothing the next one holds, so the two cannot deadlock.
-    private func claimLoop(number: Int, executor: EventLoopTaskExecutor, backlog: WakeSignal, stopping: StopFlag) async {
+    /// On a backlog two batches overlap: once a full batch's jobs have run, the loop claims the next
+    /// while the first stores its outcomes and commits (``JobRunner/runBatch(jobsRan:)``); a third
+    /// waits for the first's commit. The finishing batch holds only its own rows, which the next
+    /// claim skips, and waits for nothing the next one holds, so the two cannot deadlock. A batch
+    /// that was not full commits before the loop claims again: while the workers keep up, claiming
+    /// early only splits arrivals into more, smaller transactions (measured 2026-12-04: enqueue + run
+    /// at 32 producers fell from about 20,000 to 12,000–14,000 jobs/s when every batch overlapped).
+    private func claimLoop(number: Int, backlog: WakeSignal, stopping: StopFlag) async {
         // Only the first loop claims at start; a full first batch brings the others in.
         if number > 0 { await backlog.wait(upTo: jitteredPoll) }
         await withDiscardingTaskGroup { group in
@@ -63,7 +60,7 @@ public struct JobWorker: Service {
             while !stopping.isSet, !Task.isCancelled {
                 let ran = ResumeOnce<Int>()
                 let done = ResumeOnce<Void>()
-                group.addTask { await runBatch(loop: number, executor: executor, ran: ran, done: done) }
+                group.addTask { await runBatch(loop: number, ran: ran, done: done) }
                 let claimed: Result<Int, any Error>
                 do { claimed = .success(try await ran.value()) } catch { claimed = .failure(error) }
                 // At most two batches in flight: the one before commits before the next claim.
@@ -76,6 +73,8 @@ public struct JobWorker: Service {
                         backlog.signal()
                         continue
                     }
+                    try? await done.value()
+                    finishing = nil
                     await (number == 0 ? wake : backlog).wait(upTo: jitteredPoll)
                 case .failure(let error):
                     // Cancelled (the hard stop after a graceful one timed out, or a test ending): the
@@ -94,9 +93,9 @@ public struct JobWorker: Service {
 
     /// One batch to its commit: `ran` learns its claim count once its jobs ran (or why it failed
     /// before that), `done` when it ended. A batch stuck past its timeout is abandoned.
-    private func runBatch(loop: Int, executor: EventLoopTaskExecutor, ran: ResumeOnce<Int>, done: ResumeOnce<Void>) async {
+    private func runBatch(loop: Int, ran: ResumeOnce<Int>, done: ResumeOnce<Void>) async {
         do {
-            let count = try await withAbandonableDeadline(runner.batchTimeout + .seconds(5), executorPreference: executor) {
+            let count = try await withAbandonableDeadline(runner.batchTimeout + .seconds(5)) {
                 try await runner.runBatch(jobsRan: { count in ran.resume(with: .success(count)) })
             }
             ran.resume(with: .success(count))
