@@ -127,7 +127,10 @@ public struct JobRunner: Sendable {
 
     /// The batch sorted by each handler's lock key (jobs without one keep their claim order, first).
     func inLockOrder(_ jobs: [ClaimedJob]) -> [ClaimedJob] {
-        let keyed = jobs.enumerated().map { (index, job) in (key: handlers[job.kind]?.lockOrder(job) ?? "", index: index, job: job) }
+        let keys = jobs.map { handlers[$0.kind]?.lockOrder($0) }
+        // No job locks a contended row (a backlog of one such kind): the claim order stands.
+        guard keys.contains(where: { $0 != nil }) else { return jobs }
+        let keyed = jobs.enumerated().map { (index, job) in (key: keys[index] ?? "", index: index, job: job) }
         return keyed.sorted { ($0.key, $0.index) < ($1.key, $1.index) }.map(\.job)
     }
 
