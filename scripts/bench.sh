@@ -12,7 +12,7 @@ pg_ensure_installed
 # bare), http (waiting room), rooms (the admission tick over many rooms; token issue and polls spread
 # over rooms against one room), booking (reservations), streams (live-update streams against polling,
 # 100 and 10,000 fans on one gateway); not by default: streams-big (50,000 streams over three
-# gateways, held five minutes).
+# gateways, held five minutes), peers (PgQueuer from PyPI draining the same backlog; `make bench-peers`).
 sections=" ${BENCH_SECTIONS:-jobs ceiling http rooms booking streams} "
 [ "${BENCH_SKIP_JOBS:-}" = 1 ] && sections=${sections/ jobs / }
 has() { [[ $sections == *" $1 "* ]]; }
@@ -95,6 +95,43 @@ if has ceiling; then
   done
   echo
   echo "- the engine's drain, median of 3 rounds: $(sort -n "$dir/ceiling.txt" | sed -n 2p)× its SQL's ceiling (issue 26's target: 0.8×)"
+fi
+
+# --- Peers: PgQueuer (from PyPI, in .build/peers-venv) draining the same backlog on the same PostgreSQL ---
+# Not by default (`make bench-peers`): the same jobs, batch (100) and consumers (2, each on its own
+# connection) as the engine's drain, rounds taking turns.
+if has peers; then
+  jobs=${PEERS_JOBS:-200000}
+  venv=.build/peers-venv
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pgqueuer, asyncpg" 2>/dev/null; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q pgqueuer asyncpg >/dev/null
+  fi
+  pgqueuer_round() {  # → jobs/s of PgQueuer draining $jobs no-op jobs, 2 consumers, batch 100
+    PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS peers" -c "CREATE DATABASE peers" >/dev/null
+    "$venv/bin/pgq" --pg-dsn "postgres://postgres@127.0.0.1:$port/peers" install >/dev/null 2>&1
+    "$venv/bin/python" scripts/peers/pgqueuer_drain.py "postgres://postgres@127.0.0.1:$port/peers" "$jobs" 100 2
+  }
+  engine_drain() {
+    "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$jobs" --batch 100 --concurrency 2 |
+      awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
+  }
+  echo
+  echo "### The job engine against PgQueuer $("$venv/bin/pip" show pgqueuer 2>/dev/null | awk '/^Version/ { print $2 }') — $(date -u +%F), $(nproc) cores, everything on one machine"
+  echo
+  echo "A backlog of $jobs no-op jobs drained with batches of 100 by 2 consumers: the engine (stagedoor-bench) and"
+  echo "PgQueuer (asyncpg, QueueExecutionMode.drain), on the same PostgreSQL, rounds taking turns."
+  echo
+  echo "| round | PgQueuer, jobs/s | the engine, jobs/s | engine / PgQueuer |"
+  echo "|---:|---:|---:|---:|"
+  : > "$dir/peers.txt"
+  for round in 1 2 3; do
+    if [ $((round % 2)) = 1 ]; then q=$(pgqueuer_round); e=$(engine_drain); else e=$(engine_drain); q=$(pgqueuer_round); fi
+    ratio=$(awk -v e="$e" -v q="$q" 'BEGIN { printf "%.2f", e / q }')
+    echo "$ratio" >> "$dir/peers.txt"
+    echo "| $round | $q | $e | ${ratio}× |"
+  done
+  echo
+  echo "- the engine's drain, median of 3 rounds: $(sort -n "$dir/peers.txt" | sed -n 2p)× PgQueuer's"
 fi
 
 # --- HTTP: the waiting room through a real gateway, wrk with 64 connections ---
