@@ -66,12 +66,39 @@ pg_start_replica() {
   if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
   chmod 700 "$dir"
   if [ ! -f "$dir/PG_VERSION" ]; then
-    pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$dir" -R -X stream -c fast --no-sync >"$dir.basebackup.log" 2>&1 ||
+    # With PG_REPLICA_SLOT, the copy streams from a physical replication slot of that name (made
+    # anew): the primary keeps the WAL a stopped replica still needs.
+    local slot=()
+    if [ -n "${PG_REPLICA_SLOT:-}" ]; then
+      "$PG_BIN/psql" -h 127.0.0.1 -p "$primary" -U postgres -d postgres -qAtc \
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$PG_REPLICA_SLOT'" >/dev/null
+      slot=(-C -S "$PG_REPLICA_SLOT")
+    fi
+    pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$primary" -U postgres -D "$dir" -R -X stream -c fast --no-sync "${slot[@]}" >"$dir.basebackup.log" 2>&1 ||
       { cat "$dir.basebackup.log" >&2; return 1; }
   fi
   local opts="-k /tmp -c listen_addresses=127.0.0.1 -p $port -c hot_standby=on"
   for o in "$@"; do opts="$opts -c $o"; done
   pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null || { tail -n 20 "$dir/server.log" >&2; return 1; }
+}
+
+# pg_start_replicas DIR PRIMARY_PORT N DB: N streaming replicas of the server on PRIMARY_PORT, in
+# DIR/replica-1… on the ports after it, each on its own physical slot (stagedoor_replica_1…); sets
+# PG_REPLICA_URLS to their URLs for database DB, comma-separated (DATABASE_REPLICA_URLS).
+pg_start_replicas() {
+  local dir=$1 primary=$2 count=$3 db=$4 n
+  PG_REPLICA_URLS=""
+  for n in $(seq 1 "$count"); do
+    PG_REPLICA_SLOT="stagedoor_replica_$n" pg_start_replica "$dir/replica-$n" $((primary + 10 + n)) "$primary" max_connections=400 || return 1
+    PG_REPLICA_URLS+="${PG_REPLICA_URLS:+,}postgres://postgres@127.0.0.1:$((primary + 10 + n))/$db"
+  done
+}
+
+# pg_stop_replicas DIR: stops the replicas pg_start_replicas started in DIR.
+pg_stop_replicas() {
+  local replica
+  for replica in "$1"/replica-*; do [ -d "$replica" ] && pg_stop "$replica"; done
+  return 0
 }
 
 # pg_stop DIR: fast shutdown of the server in DIR, if running.

@@ -17,6 +17,12 @@ if [ -z "${DATABASE_URL:-}" ]; then
   pg_createdb "$port" stagedoor
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/stagedoor"
   echo "PostgreSQL: $DATABASE_URL (data in .data/pg)"
+  # REPLICAS=N: N streaming replicas of it, which the gateway reads from (DATABASE_REPLICA_URLS).
+  if [ "${REPLICAS:-0}" -gt 0 ]; then
+    pg_start_replicas "$PWD/.data" "$port" "$REPLICAS" stagedoor
+    export DATABASE_REPLICA_URLS=$PG_REPLICA_URLS
+    echo "replicas: $DATABASE_REPLICA_URLS"
+  fi
 fi
 
 echo "building (release)…"
@@ -39,7 +45,7 @@ stop() {
   echo "stopping…"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ -n "$started_pg" ] && pg_stop "$started_pg"
+  if [ -n "$started_pg" ]; then pg_stop_replicas "$PWD/.data"; pg_stop "$started_pg"; fi
   echo "stopped."
 }
 trap stop INT TERM EXIT

@@ -2,7 +2,8 @@
 # A one-machine topology on loopback: N gateways behind nginx, K queue workers, M payment workers,
 # one PostgreSQL (a local data dir when DATABASE_URL is unset), and with PGBOUNCER=1 a PgBouncer in
 # transaction mode that carries the processes' pooled connections (LISTEN sessions, the admission
-# leader's lock and migrations stay direct: DATABASE_DIRECT_URL).
+# leader's lock and migrations stay direct: DATABASE_DIRECT_URL); with REPLICAS=N, N streaming
+# replicas of the PostgreSQL it starts (physical slots), which the gateways read from.
 #
 #   deploy/local/stagedoor-local.sh up        start everything (GATEWAYS=3 QUEUE_WORKERS=2 PAYMENT_WORKERS=3)
 #   deploy/local/stagedoor-local.sh down      stop everything (SIGTERM: each process drains)
@@ -39,6 +40,7 @@ LISTEN_PORT=$listen_port
 DATABASE_URL=$DATABASE_URL
 DATABASE_DIRECT_URL=${DATABASE_DIRECT_URL:-$DATABASE_URL}
 DATABASE_STATEMENTS=${DATABASE_STATEMENTS:-named}
+DATABASE_REPLICA_URLS=${DATABASE_REPLICA_URLS:-}
 STARTED_PG=${started_pg:-}
 STARTED_PGBOUNCER=${started_pgbouncer:-}
 BIN=$bin
@@ -50,7 +52,7 @@ load_topology() {
   [ -f "$conf" ] || { echo "nothing is up (no $conf)" >&2; exit 1; }
   # shellcheck disable=SC1090
   . "$conf"
-  export DATABASE_URL DATABASE_DIRECT_URL DATABASE_STATEMENTS ADMIN_KEY
+  export DATABASE_URL DATABASE_DIRECT_URL DATABASE_STATEMENTS DATABASE_REPLICA_URLS ADMIN_KEY
   bin=$BIN
   if [ -n "$STARTED_PG" ]; then pg_ensure_installed; fi
 }
@@ -148,6 +150,10 @@ up() {
     started_pg="$run/pg"
     pg_createdb "$pg_port" stagedoor
     export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/stagedoor"
+    if [ "${REPLICAS:-0}" -gt 0 ]; then
+      pg_start_replicas "$run" "$pg_port" "$REPLICAS" stagedoor
+      export DATABASE_REPLICA_URLS=$PG_REPLICA_URLS
+    fi
   fi
   started_pgbouncer=""
   if [ "${PGBOUNCER:-0}" = 1 ]; then
@@ -181,6 +187,7 @@ up() {
   else
     echo "  database: $DATABASE_URL; logs: $run/logs; stop with: $0 down"
   fi
+  [ -z "${DATABASE_REPLICA_URLS:-}" ] || echo "  replicas (gateway reads): $DATABASE_REPLICA_URLS"
 }
 
 down() {
@@ -198,7 +205,7 @@ down() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   [ -n "$STARTED_PGBOUNCER" ] && pgbouncer_stop "$STARTED_PGBOUNCER"
-  [ -n "$STARTED_PG" ] && pg_stop "$STARTED_PG"
+  if [ -n "$STARTED_PG" ]; then pg_stop_replicas "$STARTED_PG/.."; pg_stop "$STARTED_PG"; fi
   rm -f "$conf"
   echo "stopped."
 }
