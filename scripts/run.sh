@@ -8,7 +8,28 @@ cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 . scripts/demo.sh
 
+export PORT=${PORT:-8080}
+export ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
+pids=()
+start() {  # start NAME ENV… : runs bin/stagedoor-NAME with its output prefixed by its name
+  local name=$1; shift
+  env "$@" "$bin/stagedoor-$name" > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=($!)
+}
+
+stop() {
+  trap - INT TERM EXIT
+  echo "stopping…"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$started_pg" ]; then pg_stop_replicas "$PWD/.data"; pg_stop "$started_pg"; fi
+  echo "stopped."
+}
+# Set before anything starts: Ctrl-C during the build must stop the PostgreSQL started below too
+# (it was left running, and the next run refused its data directory).
 started_pg=""
+trap stop INT TERM EXIT
+
 if [ -z "${DATABASE_URL:-}" ]; then
   pg_ensure_installed
   port=${STAGEDOOR_PG_PORT:-54329}
@@ -31,24 +52,6 @@ swift build -c release --product stagedoor-queue-worker >/dev/null
 swift build -c release --product stagedoor-payment-worker >/dev/null
 bin=$(swift build -c release --show-bin-path)
 
-export PORT=${PORT:-8080}
-export ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
-pids=()
-start() {  # start NAME ENV… : runs bin/stagedoor-NAME with its output prefixed by its name
-  local name=$1; shift
-  env "$@" "$bin/stagedoor-$name" > >(sed -u "s/^/[$name] /") 2>&1 &
-  pids+=($!)
-}
-
-stop() {
-  trap - INT TERM EXIT
-  echo "stopping…"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ -n "$started_pg" ]; then pg_stop_replicas "$PWD/.data"; pg_stop "$started_pg"; fi
-  echo "stopped."
-}
-trap stop INT TERM EXIT
 
 start queue-worker METRICS_PORT=${QUEUE_WORKER_METRICS_PORT:-9101}
 start payment-worker METRICS_PORT=${PAYMENT_WORKER_METRICS_PORT:-9102}
