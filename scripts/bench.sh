@@ -53,6 +53,25 @@ if has jobs; then
   "$bin/stagedoor-bench" --server-url "$url" --pgbench-command "$dir/pgbench.sh" "$@"
 fi
 
+# engine_drain JOBS → jobs/s of the engine draining a backlog of JOBS no-op jobs, batch 100 × 2 loops.
+engine_drain() {
+  "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$1" --batch 100 --concurrency 2 |
+    awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
+}
+# engine_rounds OTHER JOBS → three table rows "| round | other | engine | engine/other× |", the other
+# side's round (a function printing jobs/s) and the engine's drain taking turns (ABBA); then sets
+# median_ratio to the median of the three ratios.
+engine_rounds() {
+  local other=$1 jobs=$2 round o e ratio ratios=()
+  for round in 1 2 3; do
+    if [ $((round % 2)) = 1 ]; then o=$($other); e=$(engine_drain "$jobs"); else e=$(engine_drain "$jobs"); o=$($other); fi
+    ratio=$(awk -v e="$e" -v o="$o" 'BEGIN { printf "%.2f", e / o }')
+    ratios+=("$ratio")
+    echo "| $round | $o | $e | ${ratio}× |"
+  done
+  median_ratio=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)
+}
+
 # --- The engine's ceiling: its own claim + finish + notify statements run bare by pgbench ---
 # The same batch (100) and concurrency (2) as the engine's drain, on the same backlog size, rounds
 # taking turns (ABBA): the engine's drain as a share of what its SQL alone allows. pgbench runs each
@@ -74,10 +93,6 @@ if has ceiling; then
     [ "$(psql_db ceiling "SELECT count(*) FROM jobs WHERE state = 'queued'")" = 0 ] || { echo "the ceiling run left jobs queued" >&2; exit 1; }
     awk -v n="$jobs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }'
   }
-  engine_round() {
-    "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$jobs" --batch 100 --concurrency 2 |
-      awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
-  }
   echo
   echo "### The job engine against its own SQL — $(date -u +%F), $(nproc) cores, everything on one machine"
   echo
@@ -86,15 +101,9 @@ if has ceiling; then
   echo
   echo "| round | SQL alone (pgbench), jobs/s | the engine, jobs/s | engine / SQL |"
   echo "|---:|---:|---:|---:|"
-  : > "$dir/ceiling.txt"
-  for round in 1 2 3; do
-    if [ $((round % 2)) = 1 ]; then c=$(ceiling_round); e=$(engine_round); else e=$(engine_round); c=$(ceiling_round); fi
-    ratio=$(awk -v e="$e" -v c="$c" 'BEGIN { printf "%.2f", e / c }')
-    echo "$ratio" >> "$dir/ceiling.txt"
-    echo "| $round | $c | $e | ${ratio}× |"
-  done
+  engine_rounds ceiling_round "$jobs"
   echo
-  echo "- the engine's drain, median of 3 rounds: $(sort -n "$dir/ceiling.txt" | sed -n 2p)× its SQL's ceiling (issue 26's target: 0.8×)"
+  echo "- the engine's drain, median of 3 rounds: ${median_ratio}× its SQL's ceiling (issue 26's target: 0.8×)"
 fi
 
 # --- Peers: PgQueuer (from PyPI, in .build/peers-venv) draining the same backlog on the same PostgreSQL ---
@@ -111,10 +120,6 @@ if has peers; then
     "$venv/bin/pgq" --pg-dsn "postgres://postgres@127.0.0.1:$port/peers" install >/dev/null 2>&1
     "$venv/bin/python" scripts/peers/pgqueuer_drain.py "postgres://postgres@127.0.0.1:$port/peers" "$jobs" 100 2
   }
-  engine_drain() {
-    "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$jobs" --batch 100 --concurrency 2 |
-      awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
-  }
   echo
   echo "### The job engine against PgQueuer $("$venv/bin/pip" show pgqueuer 2>/dev/null | awk '/^Version/ { print $2 }') — $(date -u +%F), $(nproc) cores, everything on one machine"
   echo
@@ -123,15 +128,9 @@ if has peers; then
   echo
   echo "| round | PgQueuer, jobs/s | the engine, jobs/s | engine / PgQueuer |"
   echo "|---:|---:|---:|---:|"
-  : > "$dir/peers.txt"
-  for round in 1 2 3; do
-    if [ $((round % 2)) = 1 ]; then q=$(pgqueuer_round); e=$(engine_drain); else e=$(engine_drain); q=$(pgqueuer_round); fi
-    ratio=$(awk -v e="$e" -v q="$q" 'BEGIN { printf "%.2f", e / q }')
-    echo "$ratio" >> "$dir/peers.txt"
-    echo "| $round | $q | $e | ${ratio}× |"
-  done
+  engine_rounds pgqueuer_round "$jobs"
   echo
-  echo "- the engine's drain, median of 3 rounds: $(sort -n "$dir/peers.txt" | sed -n 2p)× PgQueuer's"
+  echo "- the engine's drain, median of 3 rounds: ${median_ratio}× PgQueuer's"
 fi
 
 # --- HTTP: the waiting room through a real gateway, wrk with 64 connections ---
