@@ -58,6 +58,10 @@ struct ListenerTests {
                 #expect(try await eventually(timeout: .seconds(3)) {
                     try await client.scalar("SELECT count(*) FROM test_effects", as: Int64.self) == 1
                 })
+                // A wake-up still pending from the start (the connect's rescan racing the first job's
+                // notification) would run the next job without any reconnect: wait until the worker is
+                // parked with nothing pending (on a loaded CI machine it was not, and the test failed).
+                #expect(await eventually(timeout: .seconds(5)) { wake.isIdle })
                 try await client.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'stagedoor-test-listener'")
                 // Termination is asynchronous: wait until the session is gone (the listener waits 500 ms
                 // before it reconnects), so the next wake-up really is sent while nobody listens.

@@ -75,6 +75,12 @@ public final class WakeSignal: Sendable {
         }
     }
 
+    /// Someone is parked in ``wait(upTo:)`` and no signal is pending: whoever waits here is idle
+    /// until the next signal or timeout (tests use it to know a worker has nothing left to act on).
+    public var isIdle: Bool {
+        state.withLock { !$0.pending && !$0.waiters.isEmpty }
+    }
+
     /// Resumes one waiter (its timeout, or its task was cancelled), if it is still waiting.
     private func release(_ id: UInt64) {
         guard let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) else { return }
