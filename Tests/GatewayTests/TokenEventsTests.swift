@@ -32,6 +32,8 @@ struct TokenEventsTests {
             try await opener.value
             for reply in bodies {
                 #expect(reply.status == 200 && reply.headers[.contentType] == "text/event-stream")
+                // Its connection closes when it ends: no client may send another request on it.
+                #expect(reply.headers[.connection] == "close")
                 let events = tokenEvents(in: reply.text)
                 #expect(events.count >= 2, "\(reply.text)")
                 #expect(events.map(\.id) == Array(1...events.count))

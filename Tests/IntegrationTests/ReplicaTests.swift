@@ -22,6 +22,15 @@ struct ReplicaTests {
         try await TestDatabase.withClient(try replicaServer(), poolSize: 1, body)
     }
 
+    /// Waits until the replica has replayed `database`'s creation (under the whole suite it can lag
+    /// seconds): a gateway started before that backs off its replica connections for longer still.
+    static func awaitReplay(of database: String) async throws {
+        let replayed = try await eventually(timeout: .seconds(60)) {
+            try await onReplica { try await $0.scalar("SELECT count(*) FROM pg_database WHERE datname = \(database)", as: Int64.self) } == 1
+        }
+        try #require(replayed, "the replica never replayed the creation of \(database)")
+    }
+
     @Test("a paused replica is skipped once it is REPLICA_MAX_LAG behind, and used again after it resumes")
     func pausedReplicaIsSkipped() async throws {
         let replica = try Self.replicaServer()
@@ -52,11 +61,102 @@ struct ReplicaTests {
         }
     }
 
+    @Test("positions polled from a lagging replica are never below the primary's; a stream that starts there never rises; a job it lacks is read on the primary")
+    func laggingReplicaOverstatesOnly() async throws {
+        let replica = try Self.replicaServer()
+        let url = try await TestDatabase.create(migrated: true)
+        defer { Task { try? await TestDatabase.drop(url.database) } }
+        try await Self.awaitReplay(of: url.database)
+        try await TestDatabase.withClient(url) { db in
+            try await db.query("UPDATE rooms SET state = 'paused' WHERE id = 1")
+            // A replica is fresh once it has replayed what the primary wrote REPLICA_MAX_LAG ago: the
+            // gateway starts using it after that long, and a paused one stays in use for that long,
+            // lagging — longer than the test needs once it pauses.
+            let gateway = try RunningProcess("stagedoor-gateway", environment: [
+                "DATABASE_URL": url.urlString, "DATABASE_REPLICA_URLS": replica.with(database: url.database).urlString,
+                "REPLICA_MAX_LAG": "20", "PORT": "0", "RATE_LIMIT": "0", "REPLY_TIMEOUT": "0.2",
+            ])
+            var queueWorker: RunningProcess?
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            var paused = false
+            var step = "setup"
+            do {
+                _ = await eventually(timeout: .seconds(60)) { MetricsTests.listeningPort(gateway.output) != nil }
+                let api = "http://127.0.0.1:\(try #require(MetricsTests.listeningPort(gateway.output), "\(gateway.output)"))"
+                try #require(await eventually(timeout: .seconds(90)) { gateway.output.contains("replica fresh: reading from it") }, "\(gateway.output)")
+                let fans = 40
+                var credentials: [(key: String, token: String)] = []
+                for n in 0..<fans {
+                    let user = try await MetricsTests.call(http, .POST, "\(api)/v1/users", body: #"{"name": "lag\#(n)"}"#)
+                    let key = try #require(user.json["apiKey"] as? String)
+                    let token = try await MetricsTests.call(http, .POST, "\(api)/v1/queue/tokens", bearer: key)
+                    credentials.append((key, try #require(token.json["token"] as? String)))
+                }
+                // The replica has every token; then its replay stops, and admission runs on the primary.
+                #expect(try await eventually(timeout: .seconds(60)) {
+                    try await TestDatabase.withClient(replica.with(database: url.database), poolSize: 1) {
+                        try await $0.scalar("SELECT count(*) FROM queue_tokens", as: Int64.self)
+                    } == Int64(fans)
+                })
+                _ = try await Self.onReplica { try await $0.query("SELECT pg_wal_replay_pause()") }
+                paused = true
+                try await db.query("UPDATE rooms SET state = 'open' WHERE id = 1")
+                queueWorker = try RunningProcess("stagedoor-queue-worker", environment: [
+                    "DATABASE_URL": url.urlString, "ADMIT_PER_SECOND": "8", "QUEUE_TICK": "0.2",
+                ])
+                #expect(try await eventually(timeout: .seconds(30)) {
+                    (try await db.scalar("SELECT admitted_through FROM rooms WHERE id = 1", as: Int64.self) ?? 0) >= 10
+                })
+                // Each poll beside the primary's truth read just after it (the truth only shortens meanwhile).
+                for fan in credentials {
+                    let poll = try await MetricsTests.call(http, .GET, "\(api)/v1/queue/tokens/current", bearer: fan.key,
+                                                           queueToken: fan.token)
+                    #expect(poll.status == 200, "\(poll.body)")
+                    let shown = (poll.json["position"] as? Int).map(Int64.init) ?? -1
+                    let truth = try #require(try await db.scalar("""
+                        SELECT CASE WHEN t.status = 'waiting' THEN greatest(1, t.place - r.admitted_through) ELSE 0 END
+                        FROM queue_tokens t JOIN rooms r ON r.id = t.room_id
+                        WHERE t.token_hash = sha256(convert_to(\(fan.token), 'UTF8'))
+                        """, as: Int64.self))
+                    #expect(shown >= truth, "position \(shown) polled, \(truth) on the primary")
+                    // The replica answered, not the primary: it still shows the room as it was at the pause.
+                    #expect(poll.json["roomState"] as? String == "paused", "\(poll.body)")
+                }
+                // A stream whose first event comes from the replica: its positions fall to active, never rise.
+                let last = try #require(credentials.last)
+                var request = HTTPClientRequest(url: "\(api)/v1/queue/tokens/current/events")
+                request.headers.add(name: "Authorization", value: "Bearer \(last.key)")
+                request.headers.add(name: "X-Queue-Token", value: last.token)
+                step = "stream"
+                let response = try await http.execute(request, timeout: .seconds(60))
+                let events = tokenEvents(in: String(buffer: try await response.body.collect(upTo: 1 << 20)))
+                #expect(events.last?.json["status"] as? String == "active")
+                let positions = events.compactMap { $0.json["position"] as? Int }
+                #expect(zip(positions, positions.dropFirst()).allSatisfy { $0 >= $1 }, "positions rose: \(positions)")
+                // A job the paused replica has never seen (no payment worker: it stays queued) is read on the primary.
+                step = "charge"
+                let charge = try await MetricsTests.call(http, .POST, "\(api)/v1/points/charge", bearer: last.key, body: #"{"amount": 5}"#)
+                #expect(charge.status == 202, "\(charge.body)")
+                let jobID = try #require(charge.json["jobId"] as? Int, "\(charge.body)")
+                step = "job"
+                let job = try await MetricsTests.call(http, .GET, "\(api)/v1/jobs/\(jobID)", bearer: last.key)
+                #expect(job.status == 200 && job.json["status"] as? String == "queued", "\(job.body)")
+            } catch {
+                Issue.record(error, "at \(step): \(gateway.output.suffix(4000))")
+            }
+            if paused { _ = try await Self.onReplica { try await $0.query("SELECT pg_wal_replay_resume()") } }
+            try? await http.shutdown()
+            for process in [gateway] + (queueWorker.map { [$0] } ?? []) { process.send(SIGTERM) }
+            for process in [gateway] + (queueWorker.map { [$0] } ?? []) { #expect(await process.waitForExit() == 0, "\(process.output)") }
+        }
+    }
+
     @Test("a gateway with a replica reads from it, and its replica sessions cut again and again under a stream of reads cost no failed request")
     func gatewayReadsThroughAReplica() async throws {
         let replica = try Self.replicaServer()
         let url = try await TestDatabase.create(migrated: true)
         defer { Task { try? await TestDatabase.drop(url.database) } }
+        try await Self.awaitReplay(of: url.database)
         let gateway = try RunningProcess("stagedoor-gateway", environment: [
             "DATABASE_URL": url.urlString, "DATABASE_REPLICA_URLS": replica.with(database: url.database).urlString,
             "REPLICA_MAX_LAG": "3", "PORT": "0", "ADMIN_KEY": "replica-admin", "RATE_LIMIT": "0",

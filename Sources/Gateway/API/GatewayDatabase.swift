@@ -41,6 +41,10 @@ struct GatewayDatabase: Sendable {
         }
     }
 
+    /// Whether a replica is fresh enough to read from now (the reads that would only repeat on the
+    /// primary what a miss there asks again skip the replica path without one).
+    var hasFreshReplica: Bool { replicas?.hasFresh ?? false }
+
     /// Runs `body` against the pool within the request deadline.
     func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         try await answering { try await withDeadline(deadline) { try await body(client) } }

@@ -37,7 +37,10 @@ struct JobsController<Context: RequestContext> {
     func show(_ request: Request, _ context: Context) async throws -> Response {
         let caller = try await auth.authenticate(request)
         let id = try PathID.parse("jobId", from: context)
-        guard let record = try await database.run({ _ in try await jobs.find(id: id) }), record.userID == caller.userID else {
+        // On a replica: a job it has not replayed yet (just enqueued) is asked of the primary; one it
+        // shows queued that has finished meanwhile shows finished at the client's next poll.
+        let found = try await database.read(confirmOnPrimary: { $0 == nil }) { [jobs] in try await jobs.find(id: id, reader: $0) }
+        guard let record = found, record.userID == caller.userID else {
             throw Problem.notFound
         }
         let status = switch record.state {

@@ -26,7 +26,11 @@ struct TokenEvents: Sendable {
             }
             return id
         }()
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        // A live stream's connection is closed when it ends (Hummingbird's inbound-close watch consumes
+        // the connection): say so, or a client would send its next request — a reservation — on a
+        // connection the gateway is closing, and see it fail.
+        if stream != nil { headers[.connection] = "close" }
         return Response(status: .ok, headers: headers, body: ResponseBody { [line, tokens] writer in
             guard let stream else {
                 // Not waiting: one event, and the stream ends.

@@ -46,11 +46,18 @@ struct TokenStore: Sendable {
     private let issues: Batcher<Statements.IssueRequest, Statements.IssueOutcome>
     /// Concurrent lookups by token hash leave together, one statement per batch.
     private let lookups: Batcher<[UInt8], TokenRow?>
+    /// The same, for polls, on a fresh replica when there is one (``GatewayDatabase/read(confirmOnPrimary:_:)``).
+    private let replicaLookups: Batcher<[UInt8], TokenRow?>
 
     init(database: GatewayDatabase) {
         self.database = database
         lookups = lookupBatcher(maxBatch: 128) { [database] hashes in
             try await database.client.executeStatement(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
+        }
+        replicaLookups = lookupBatcher(maxBatch: 128) { [database] hashes in
+            try await database.read { client in
+                try await client.executeStatement(Statements.ByHashes(hashes: hashes), logger: database.logger).reduce(into: []) { $0.append($1) }
+            }
         }
         issues = Batcher(maxBatch: 64, maxInFlight: 1) { [database] requests in
             // One CALL inserts and commits: its row comes only after the commit (`stagedoor_issue_tokens`).
@@ -97,11 +104,25 @@ struct TokenStore: Sendable {
     }
 
     /// A poll: the user's token with this secret (nil if unknown or another user's), from this
-    /// gateway's memory while it is surely still waiting (see `WaitingLineCache`), else from the
-    /// database, writing `last_seen_at` when due.
+    /// gateway's memory while it is surely still waiting (see `WaitingLineCache`), else from a fresh
+    /// replica, else from the primary, writing `last_seen_at` when due.
+    ///
+    /// A replica's row is at most `REPLICA_MAX_LAG` old: its room's admission mark can only be behind
+    /// the primary's, so the place it shows is never shorter than the truth (the pre-queue shows none),
+    /// and a status it has not caught up on yet shows a moment later. Asked of the primary instead: a
+    /// token the replica does not have (just issued), and a waiting token whose `last_seen_at` is due
+    /// to be written (the write goes to the primary, and the row that records it comes from there, so
+    /// a token the queue worker expired meanwhile is never remembered as waiting).
     func poll(token: String, userID: Int64) async throws -> TokenRow? {
         let hash = Secrets.sha256(token)
         if let row = cache.waitingToken(hash: hash, userID: userID) { return row }
+        if database.hasFreshReplica, let row = try await database.batched({ try await replicaLookups.submit(hash, within: $0) }) {
+            guard row.userID == userID else { return nil }  // a token never changes owner
+            if !(row.effectiveStatus == "waiting" && row.lastSeenIsDue) {
+                cache.remember(row, hash: hash, touched: false)
+                return row
+            }
+        }
         guard let row = try await find(hash: hash), row.userID == userID else { return nil }
         let touched = row.effectiveStatus == "waiting" && row.lastSeenIsDue
         if touched { try await touch(row) }

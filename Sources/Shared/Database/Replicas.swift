@@ -61,6 +61,9 @@ public final class Replicas: Service, Sendable {
         }
     }
 
+    /// Whether any replica is fresh now.
+    public var hasFresh: Bool { state.withLock { $0.fresh.contains(true) } }
+
     /// Which replicas are fresh now, in the order of `DATABASE_REPLICA_URLS` (for tests and logs).
     public var freshness: [Bool] { state.withLock { $0.fresh } }
 

@@ -143,9 +143,9 @@ public struct JobStore: Sendable {
         throw JobStoreError.enqueueRaceUnresolved
     }
 
-    /// The job with this id, if any.
-    public func find(id: Int64) async throws -> JobRecord? {
-        let rows = try await client.query(Statements.find(id: id), logger: logger)
+    /// The job with this id, if any, read through `reader` (a replica's pool) or this store's client.
+    public func find(id: Int64, reader: PostgresClient? = nil) async throws -> JobRecord? {
+        let rows = try await (reader ?? client).query(Statements.find(id: id), logger: logger)
         for try await row in rows { return try Statements.decodeRecord(row) }
         return nil
     }
