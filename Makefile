@@ -1,5 +1,5 @@
 # Stagedoor: the two commands a new user needs are `make run` and `make test`.
-.PHONY: run test bench bench-peers build clean reset up down chaos scaling schema fuzz
+.PHONY: run test bench bench-peers bench-replicas build clean reset up down chaos scaling schema fuzz
 
 ## Start PostgreSQL (local data dir unless DATABASE_URL is set), migrate, and run all three processes.
 run:
@@ -20,6 +20,10 @@ bench:
 ## The job engine's drain beside PgQueuer (from PyPI) on the same PostgreSQL.
 bench-peers:
 	BENCH_SECTIONS=peers ./scripts/bench.sh
+
+## Polls and seat maps through a gateway reading from the primary, and one reading from two streaming replicas.
+bench-replicas:
+	BENCH_SECTIONS=replicas ./scripts/bench.sh
 
 ## The local topology: N gateways behind nginx, K queue workers, M payment workers (GATEWAYS=3 QUEUE_WORKERS=2 PAYMENT_WORKERS=3).
 up:

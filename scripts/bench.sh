@@ -12,7 +12,8 @@ pg_ensure_installed
 # bare), http (waiting room), rooms (the admission tick over many rooms; token issue and polls spread
 # over rooms against one room), booking (reservations), streams (live-update streams against polling,
 # 100 and 10,000 fans on one gateway); not by default: streams-big (50,000 streams over three
-# gateways, held five minutes), peers (PgQueuer from PyPI draining the same backlog; `make bench-peers`).
+# gateways, held five minutes), peers (PgQueuer from PyPI draining the same backlog; `make bench-peers`),
+# replicas (polls and seat maps with 0 and 2 streaming replicas; `make bench-replicas`).
 sections=" ${BENCH_SECTIONS:-jobs ceiling http rooms booking streams} "
 [ "${BENCH_SKIP_JOBS:-}" = 1 ] && sections=${sections/ jobs / }
 has() { [[ $sections == *" $1 "* ]]; }
@@ -26,7 +27,7 @@ bin=$(swift build -c release --show-bin-path)
 dir=$(mktemp -d /tmp/stagedoor-bench-pg.XXXXXX)
 chmod 755 "$dir"
 port=$(pg_free_port)
-cleanup() { pg_stop "$dir/data"; cp "$dir/data/server.log" /tmp/stagedoor-bench-server.log 2>/dev/null || true; rm -rf "$dir"; }
+cleanup() { pg_stop_replicas "$dir"; pg_stop "$dir/data"; cp "$dir/data/server.log" /tmp/stagedoor-bench-server.log 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
 # pg_stat_statements is loaded but counts nothing until the streams section turns it on (its
 # statements per tick): the other sections run as without it.
@@ -49,6 +50,8 @@ PGBENCH
 chmod +x "$dir/pgbench.sh"
 psql_db() { "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres -d "$1" -qAt -c "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "–" }'; }
+median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }  # of three
+joined() { local IFS=/; echo "$*" | sed 's#/# / #g'; }
 if has jobs; then
   "$bin/stagedoor-bench" --server-url "$url" --pgbench-command "$dir/pgbench.sh" "$@"
 fi
@@ -163,6 +166,9 @@ fill_line() {  # fill_line DB N: benchkey1..N users with waiting tokens benchtok
   psql_db "$1" "VACUUM ANALYZE users"
   psql_db "$1" "VACUUM ANALYZE queue_tokens"
 }
+# The polled tokens were all made at one instant, so their last_seen_at writes (every 30 s) would
+# fall due together in the middle of one run: start each run from a just-seen line instead.
+seen_now() { psql_db "$1" "UPDATE queue_tokens SET last_seen_at = now() WHERE user_id <= 1000 AND status = 'waiting'"; }
 run_wrk() {  # run_wrk SCRIPT [env…] → requests per second (GATEWAY_PORT picks the gateway)
   local script=$1; shift
   env "$@" wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s "scripts/wrk/$script" "http://127.0.0.1:${GATEWAY_PORT:-$gw_port}" 2>/dev/null |
@@ -191,9 +197,6 @@ trap 'kill $gw_pid $gw_large_pid 2>/dev/null; cleanup' EXIT
 fill_line httpbench_large 1000000
 waiting_small=$(psql_db httpbench "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
 waiting_large=$(psql_db httpbench_large "SELECT count(*) FROM queue_tokens WHERE status = 'waiting'")
-# The polled tokens were all made at one instant, so their last_seen_at writes (every 30 s) would
-# fall due together in the middle of one run: start each run from a just-seen line instead.
-seen_now() { psql_db "$1" "UPDATE queue_tokens SET last_seen_at = now() WHERE user_id <= 1000 AND status = 'waiting'"; }
 poll_run() {  # poll_run DB PORT → polls/s of users 1..1000 of that line
   seen_now "$1"
   settle
@@ -212,9 +215,7 @@ kill "$gw_large_pid" 2>/dev/null || true
 wait "$gw_large_pid" 2>/dev/null || true
 trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
 psql_db postgres "DROP DATABASE httpbench_large"
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 poll_small_median=$(median "${poll_small[@]}")
-joined() { local IFS=/; echo "$*" | sed 's#/# / #g'; }
 cat <<TABLE
 
 ### Waiting room over HTTP — $(date -u +%F), $(nproc) cores, gateway + PostgreSQL + wrk on one machine (wrk -t2 -c64, ${WRK_SECONDS:-10} s each; polls ${POLL_SECONDS:-8} s each)
@@ -337,6 +338,15 @@ fi
 # The closed loop is driven by wrk (scripts/wrk/reserve.lua: about 30 µs of CPU per request, against
 # about 90 for stagedoor-load, on a machine the load generator shares); the open loop, which wrk
 # cannot pace, and the hot seat by stagedoor-load.
+# CPU ticks of a process (its own), of a PostgreSQL server (the postmaster of data dir $1, default
+# the benchmark's, its children, and the children it has reaped) and of the load generator (this
+# shell's reaped children).
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local pm; pm=$(head -1 "${1:-$dir/data}/postmaster.pid")
+  { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"; for c in $(pgrep -P "$pm"); do ticks "$c"; done; } | awk '{ s += $1 } END { print s + 0 }'
+}
+reaped_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
 if has booking; then
   DATABASE_URL="postgres://postgres@127.0.0.1:$port/httpbench" LOG_LEVEL=warning WORKER_BATCH=${BENCH_WORKER_BATCH:-64} \
     "$bin/stagedoor-payment-worker" > "$dir/payment-worker.log" 2>&1 &
@@ -356,14 +366,6 @@ if has booking; then
   echo "Yardsticks measured just before: plain GET /healthz $yard_plain requests/s (wrk -t2 -c64, ${WRK_SECONDS:-10} s);"
   echo "pgbench single-row INSERT, 32 clients, $yard_pgbench transactions/s (${PGBENCH_SECONDS:-10} s)."
   echo
-  # CPU ticks of a process (its own), of PostgreSQL (the postmaster, its children, and the
-  # children it has reaped) and of the load generator (this shell's reaped children).
-  ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-  pg_ticks() {
-    local pm; pm=$(head -1 "$dir/data/postmaster.pid")
-    { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"; for c in $(pgrep -P "$pm"); do ticks "$c"; done; } | awk '{ s += $1 } END { print s + 0 }'
-  }
-  reaped_ticks() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
   # per T0 T1: CPU µs per request between two tick readings, over $count requests.
   per() { awk -v d="$(( $2 - $1 ))" -v n="${count:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%d", d * 1000000 / hz / n; else print "–" }'; }
   # Warm the gateway and the worker (connections, prepared statements).
@@ -470,6 +472,89 @@ if has booking; then
   echo "The same burst driven by stagedoor-load (fixtures written first; every hot-seat figure before 2026-12-02):"
   settle
   load hot-seat --requests 10000 --connections 256
+fi
+
+# --- Reads on streaming replicas: the primary's CPU per read with 0 and 2 replicas ---
+if has replicas; then
+  rdb=replbench
+  rurl="postgres://postgres@127.0.0.1:$port/$rdb"
+  pg_createdb "$port" "$rdb"
+  "$bin/stagedoor-admin" migrate --database-url "$rurl" >/dev/null
+  # Fans 1..1000 wait in line; fans 1001..2000 are admitted and reload a schedule's seat map.
+  fill_line "$rdb" 2000
+  psql_db "$rdb" "UPDATE queue_tokens SET status = 'active', activated_at = now(), expires_at = now() + interval '1 hour' WHERE user_id > 1000"
+  # Two streaming replicas of the benchmark's PostgreSQL, and two gateways on the same database:
+  # one reads everything from the primary, the other from the replicas.
+  pg_start_replicas "$dir" "$port" 2 "$rdb"
+  start_gateway "$rdb" ADMIN_KEY=benchadmin
+  ra_port=$started_port ra_pid=$started_pid
+  start_gateway "$rdb" DATABASE_REPLICA_URLS="$PG_REPLICA_URLS"
+  rb_port=$started_port rb_pid=$started_pid
+  trap 'kill $gw_pid $ra_pid $rb_pid 2>/dev/null; cleanup' EXIT
+  schedule=$(curl -fsS -X POST "http://127.0.0.1:$ra_port/v1/admin/concerts" -H "Authorization: Bearer benchadmin" \
+    -H "Content-Type: application/json" \
+    -d '{"title": "Replica bench", "artist": "B", "schedules": [{"startsAt": "2030-01-01T20:00:00Z", "price": 10, "seats": 1000}]}' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["schedules"][0]["id"])')
+  psql_db "$rdb" "VACUUM ANALYZE"
+  settle
+  # Each replica is used once it has replayed what the primary wrote REPLICA_MAX_LAG (1 s) ago.
+  sleep 3
+  replica_dirs=("$dir/replica-1" "$dir/replica-2")
+  replicas_ticks() { local t=0 d; for d in "${replica_dirs[@]}"; do t=$(( t + $(pg_ticks "$d") )); done; echo "$t"; }
+  replica_reads() {  # read transactions the replicas answered, both together
+    local n=0 u
+    for u in ${PG_REPLICA_URLS//,/ }; do n=$(( n + $("$PG_BIN/psql" "$u" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()") )); done
+    echo "$n"
+  }
+  hz=$(getconf CLK_TCK) secs=${REPLICA_SECONDS:-8}
+  # replica_run SCRIPT PORT [env…]: one wrk run; sets rps, primary (cores), primary_us (CPU µs per
+  # read), standby (the replicas' cores) and replica_tx (their read transactions per second).
+  replica_run() {
+    local script=$1 gport=$2; shift 2
+    seen_now "$rdb"
+    settle
+    local p0 r0 x0 p1 r1 x1
+    p0=$(pg_ticks); r0=$(replicas_ticks); x0=$(replica_reads)
+    rps=$(GATEWAY_PORT=$gport WRK_SECONDS=$secs run_wrk "$script" "$@")
+    p1=$(pg_ticks); r1=$(replicas_ticks); x1=$(replica_reads)
+    primary=$(awk -v d=$((p1 - p0)) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.3f", d / hz / s }')
+    primary_us=$(awk -v d=$((p1 - p0)) -v hz="$hz" -v n="$((rps * secs))" 'BEGIN { if (n > 0) printf "%.2f", d * 1000000 / hz / n; else print "–" }')
+    standby=$(awk -v d=$((r1 - r0)) -v hz="$hz" -v s="$secs" 'BEGIN { printf "%.3f", d / hz / s }')
+    replica_tx=$(( (x1 - x0) / secs ))
+  }
+  rows=""
+  for kind in polls seats; do
+    if [ "$kind" = polls ]; then
+      script=poll.lua args=(USERS=1000) label="GET /v1/queue/tokens/current (1,000 waiting fans)"
+    else
+      script=seats.lua args=(USERS=1000 OFFSET=1000 SCHEDULE="$schedule") label="GET /v1/schedules/$schedule/seats (1,000 admitted fans, 1,000 seats)"
+    fi
+    declare -a a_rps=() a_cpu=() a_us=() b_rps=() b_cpu=() b_us=() b_standby=() b_tx=()
+    for round in 1 2 3; do
+      for side in $( (( round % 2 )) && echo "a b" || echo "b a"); do
+        if [ "$side" = a ]; then
+          replica_run "$script" "$ra_port" "${args[@]}"; a_rps+=("$rps") a_cpu+=("$primary") a_us+=("$primary_us")
+        else
+          replica_run "$script" "$rb_port" "${args[@]}"; b_rps+=("$rps") b_cpu+=("$primary") b_us+=("$primary_us") b_standby+=("$standby") b_tx+=("$replica_tx")
+        fi
+      done
+    done
+    rows+="| $label | none | $(joined "${a_rps[@]}") | $(joined "${a_cpu[@]}") | $(joined "${a_us[@]}") | – |"$'\n'
+    rows+="| | 2 | $(joined "${b_rps[@]}") | $(joined "${b_cpu[@]}") | $(joined "${b_us[@]}") | $(joined "${b_standby[@]}") cores, $(joined "${b_tx[@]}") reads/s |"$'\n'
+    rows+="| | **2 vs none, medians** | **$(ratio "$(median "${b_rps[@]}")" "$(median "${a_rps[@]}")")×** | **$(ratio "$(median "${b_cpu[@]}")" "$(median "${a_cpu[@]}")")×** | **$(ratio "$(median "${b_us[@]}")" "$(median "${a_us[@]}")")×** | |"$'\n'
+  done
+  kill "$ra_pid" "$rb_pid" 2>/dev/null || true
+  wait "$ra_pid" "$rb_pid" 2>/dev/null || true
+  trap 'kill $gw_pid 2>/dev/null; cleanup' EXIT
+  pg_stop_replicas "$dir"
+  cat <<TABLE
+
+### Reads on streaming replicas — $(date -u '+%F %H:%M UTC'), $(nproc) cores: one gateway, the primary, two replicas and wrk on one machine (wrk -t2 -c64, $secs s a run, three rounds, sides in turns)
+
+| reads | replicas | requests/s | primary's CPU (cores) | primary's CPU per read (µs) | replicas' CPU and read transactions |
+|---|---|---:|---:|---:|---|
+${rows}
+TABLE
 fi
 
 # --- Live updates: fans on event streams against the same fans polling at Retry-After ---

@@ -6,7 +6,8 @@
 # records. Exits non-zero when one breaks.
 #
 #   U=20000 scripts/chaos.sh        (U users; CHAOS_EVERY=4 seconds between kills; SEED=… for the victims;
-#                                    PGBOUNCER=1: the pooled connections through PgBouncer, transaction mode)
+#                                    PGBOUNCER=1: the pooled connections through PgBouncer, transaction mode;
+#                                    REPLICAS=N: N streaming replicas the gateways read from, killed in turn too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
@@ -45,6 +46,7 @@ victims=()
 for n in $(seq 1 "$GATEWAYS"); do victims+=("gateway-$n"); done
 for n in $(seq 1 "$QUEUE_WORKERS"); do victims+=("queue-worker-$n"); done
 for n in $(seq 1 "$PAYMENT_WORKERS"); do victims+=("payment-worker-$n"); done
+for n in $(seq 1 "${REPLICAS:-0}"); do victims+=("replica-$n"); done
 kills=0
 pg_restarted=no
 declare -A killed=()
@@ -74,10 +76,20 @@ cat "$STAGEDOOR_LOCAL_DIR/crowd.out"
 echo
 through=""
 [ "${PGBOUNCER:-0}" = 1 ] && through=", through PgBouncer (transaction mode)"
+[ "${REPLICAS:-0}" -gt 0 ] && through="$through, $REPLICAS streaming replicas"
 echo "### Chaos — $(date -u '+%F %H:%M UTC'), $(nproc) cores, U=$users, ${elapsed}s$through"
 echo
 echo "SIGKILLs: $kills ($(for k in "${!killed[@]}"; do printf '%s×%s ' "$k" "${killed[$k]}"; done)); PostgreSQL restarted: $pg_restarted"
 echo
+if [ "${REPLICAS:-0}" -gt 0 ]; then
+  # Reads the replicas answered since their last start (a replica stopped at once loses its counts).
+  pg_ensure_installed
+  IFS=, read -ra replica_urls <<< "$DATABASE_REPLICA_URLS"
+  for url in "${replica_urls[@]}"; do
+    echo "replica ${url#*@}: $("$PG_BIN/psql" "$url" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" 2>/dev/null || echo '?') read transactions since its last start"
+  done
+  echo
+fi
 check_status=0
 "$bin/stagedoor-load" check --database-url "$direct" --records "$records" || check_status=$?
 if [ "$crowd_status" != 0 ] || [ "$check_status" != 0 ]; then

@@ -8,8 +8,9 @@
 #   deploy/local/stagedoor-local.sh up        start everything (GATEWAYS=3 QUEUE_WORKERS=2 PAYMENT_WORKERS=3)
 #   deploy/local/stagedoor-local.sh down      stop everything (SIGTERM: each process drains)
 #   deploy/local/stagedoor-local.sh status    what runs, with pids
-#   deploy/local/stagedoor-local.sh kill NAME     SIGKILL one process (gateway-2, queue-worker-1, payment-worker-3)
-#   deploy/local/stagedoor-local.sh start NAME    start one process again
+#   deploy/local/stagedoor-local.sh kill NAME     SIGKILL one process (gateway-2, queue-worker-1, payment-worker-3),
+#                                                 or stop a replica at once (replica-1: immediate shutdown)
+#   deploy/local/stagedoor-local.sh start NAME    start one process (or replica) again
 #   deploy/local/stagedoor-local.sh restart-postgres
 #
 # Settings of the processes come from the environment (ADMIT_PER_SECOND, WORKER_BATCH, …);
@@ -223,9 +224,21 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   status) status ;;
-  kill) load_topology; kill -KILL "$(pid_of "$2")" 2>/dev/null || true ;;
+  kill)
+    load_topology
+    case $2 in
+      # A replica dies at once (immediate shutdown: no checkpoint, its sessions cut).
+      replica-*) pg_as_owner "$PG_BIN/pg_ctl" -D "$STARTED_PG/../$2" -m immediate -w stop >/dev/null 2>&1 || true ;;
+      *) kill -KILL "$(pid_of "$2")" 2>/dev/null || true ;;
+    esac ;;
   term) load_topology; kill -TERM "$(pid_of "$2")" 2>/dev/null || true ;;
-  start) load_topology; alive "$2" || start_process "$2" ;;
+  start)
+    load_topology
+    case $2 in
+      # It recovers and streams again from its slot (the primary kept the WAL it needs).
+      replica-*) n=${2#replica-}; pg_start_replica "$STARTED_PG/../$2" $((pg_port + 10 + n)) "$pg_port" max_connections=400 ;;
+      *) alive "$2" || start_process "$2" ;;
+    esac ;;
   restart-postgres)
     load_topology
     [ -n "$STARTED_PG" ] || { echo "Postgres was not started by this topology" >&2; exit 1; }
