@@ -41,6 +41,8 @@ records=$STAGEDOOR_LOCAL_DIR/records.json
   --arrive-over 30 --admin-key "$ADMIN_KEY" --schedules 20 --seats 1000 --admit-per-second "$ADMIT_PER_SECOND" \
   --records "$records" > "$STAGEDOOR_LOCAL_DIR/crowd.out" &
 crowd=$!
+# A step that fails (set -e) stops the crowd too, not only the topology.
+trap 'kill $crowd 2>/dev/null || true; $local down >/dev/null 2>&1 || true' EXIT
 
 victims=()
 for n in $(seq 1 "$GATEWAYS"); do victims+=("gateway-$n"); done

@@ -39,7 +39,8 @@ pg_free_port() {
 
 # pg_start DIR PORT [extra postgres -c options…]: initialises DIR if empty and starts a server on PORT.
 pg_start() {
-  local dir=$1 port=$2; shift 2
+  local dir port=$2
+  dir=$(realpath -m "$1"); shift 2
   mkdir -p "$dir"
   # Every parent must be traversable by the postgres user.
   local parent; parent=$(dirname "$dir")
@@ -59,7 +60,10 @@ pg_start() {
 # primary needs wal_level=replica (the default) and a replication entry in pg_hba.conf (initdb -A
 # trust writes one for 127.0.0.1).
 pg_start_replica() {
-  local dir=$1 port=$2 primary=$3; shift 3
+  local dir port=$2 primary=$3
+  # Canonical, so that opening its parents to the server's user never touches another data dir
+  # (…/pg/../replica-1 would make pg itself o+x, which PostgreSQL then refuses to start on).
+  dir=$(realpath -m "$1"); shift 3
   mkdir -p "$dir"
   local parent; parent=$(dirname "$dir")
   while [ "$parent" != "/" ]; do chmod o+x "$parent" 2>/dev/null || true; parent=$(dirname "$parent"); done

@@ -43,6 +43,7 @@ DATABASE_DIRECT_URL=${DATABASE_DIRECT_URL:-$DATABASE_URL}
 DATABASE_STATEMENTS=${DATABASE_STATEMENTS:-named}
 DATABASE_REPLICA_URLS=${DATABASE_REPLICA_URLS:-}
 STARTED_PG=${started_pg:-}
+PG_PORT=$pg_port
 STARTED_PGBOUNCER=${started_pgbouncer:-}
 BIN=$bin
 ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
@@ -55,6 +56,7 @@ load_topology() {
   . "$conf"
   export DATABASE_URL DATABASE_DIRECT_URL DATABASE_STATEMENTS DATABASE_REPLICA_URLS ADMIN_KEY
   bin=$BIN
+  pg_port=${PG_PORT:-$pg_port}
   if [ -n "$STARTED_PG" ]; then pg_ensure_installed; fi
 }
 
@@ -228,7 +230,7 @@ case ${1:-} in
     load_topology
     case $2 in
       # A replica dies at once (immediate shutdown: no checkpoint, its sessions cut).
-      replica-*) pg_as_owner "$PG_BIN/pg_ctl" -D "$STARTED_PG/../$2" -m immediate -w stop >/dev/null 2>&1 || true ;;
+      replica-*) pg_as_owner "$PG_BIN/pg_ctl" -D "$run/$2" -m immediate -w stop >/dev/null 2>&1 || true ;;
       *) kill -KILL "$(pid_of "$2")" 2>/dev/null || true ;;
     esac ;;
   term) load_topology; kill -TERM "$(pid_of "$2")" 2>/dev/null || true ;;
@@ -236,7 +238,7 @@ case ${1:-} in
     load_topology
     case $2 in
       # It recovers and streams again from its slot (the primary kept the WAL it needs).
-      replica-*) n=${2#replica-}; pg_start_replica "$STARTED_PG/../$2" $((pg_port + 10 + n)) "$pg_port" max_connections=400 ;;
+      replica-*) n=${2#replica-}; pg_start_replica "$run/$2" $((pg_port + 10 + n)) "$pg_port" max_connections=400 ;;
       *) alive "$2" || start_process "$2" ;;
     esac ;;
   restart-postgres)
