@@ -4,7 +4,8 @@
 # suite against it, then validates the Kubernetes manifests, drives the pages in Chromium
 # (scripts/browser-tests.sh; BROWSER=0 skips it) and fuzzes the HTTP contract (scripts/fuzz.sh;
 # FUZZ=0 skips it), and removes it.
-# Each test creates its own database on that server.
+# Each test creates its own database on that server. With TEST_DATABASE_URL set, the replica tests
+# need TEST_REPLICA_URL (a streaming replica of that server) and TEST_REPLICA_DATA (its data directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh
@@ -24,7 +25,7 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   replica_port=$(pg_free_port)
   cleanup() { pg_stop "$dir/replica"; pg_stop "$dir/data"; rm -rf "$dir"; }
   pg_start_replica "$dir/replica" "$replica_port" "$port" fsync=off max_connections=400
-  export TEST_REPLICA_URL="postgres://postgres@127.0.0.1:$replica_port/postgres"
+  export TEST_REPLICA_URL="postgres://postgres@127.0.0.1:$replica_port/postgres" TEST_REPLICA_DATA="$dir/replica"
   echo "test replica on port $replica_port"
 fi
 

@@ -22,6 +22,31 @@ struct ReplicaTests {
         try await TestDatabase.withClient(try replicaServer(), poolSize: 1, body)
     }
 
+    /// Runs `script` in bash with scripts/postgres.sh's functions (PG_BIN set), from the checkout's top.
+    static func postgresScript(_ script: String) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        // The descriptors bash inherits are closed first: Foundation learns of the exit from one of
+        // them, and a server the script starts would hold it open (and the script never end).
+        let closeInherited = #"for fd in /proc/$$/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null; done; "#
+        process.arguments = ["-c", closeInherited + ". scripts/postgres.sh && pg_ensure_installed && " + script]
+        process.currentDirectoryURL = Checkout.root
+        try process.run()
+        // Polled, not waitUntilExit(): that waits on a run loop, which a task on the cooperative pool never runs.
+        guard await eventually(timeout: .seconds(120), every: .milliseconds(50), { !process.isRunning }) else {
+            throw TestSetupError("`\(script)` did not end within 120 s")
+        }
+        guard process.terminationStatus == 0 else { throw TestSetupError("`\(script)` exited \(process.terminationStatus)") }
+    }
+
+    /// The replica's data directory (`TEST_REPLICA_DATA`, set by the test command), to stop and start it.
+    static func replicaDataDirectory() throws -> String {
+        guard let path = ProcessInfo.processInfo.environment["TEST_REPLICA_DATA"] else {
+            throw TestSetupError("TEST_REPLICA_DATA is not set: run the tests with `make test`, which starts a replica")
+        }
+        return path
+    }
+
     /// Waits until the replica has replayed `database`'s creation (under the whole suite it can lag
     /// seconds): a gateway started before that backs off its replica connections for longer still.
     static func awaitReplay(of database: String) async throws {
@@ -151,7 +176,7 @@ struct ReplicaTests {
         }
     }
 
-    @Test("a gateway with a replica reads from it, and its replica sessions cut again and again under a stream of reads cost no failed request")
+    @Test("a gateway with a replica reads from it; its replica sessions cut again and again, and then the replica stopped at once, under a stream of reads cost no failed request; restarted, it is read from again")
     func gatewayReadsThroughAReplica() async throws {
         let replica = try Self.replicaServer()
         let url = try await TestDatabase.create(migrated: true)
@@ -208,6 +233,39 @@ struct ReplicaTests {
                 return try await group.reduce(0, +)
             }
             #expect(failures == 0)
+            // The replica server stopped at once (no shutdown: its sessions reset, new ones refused)
+            // under a stream of reads: none fails. Started again, it is read from again.
+            let data = try Self.replicaDataDirectory()
+            let primaryPort = url.port
+            let freshAgain = gateway.output.components(separatedBy: "replica fresh: reading from it").count
+            // Readers for 3 s; the stop half a second in.
+            let readUntil = ContinuousClock.now + .seconds(3)
+            let (stopped, reads) = try await withThrowingTaskGroup(of: (failed: Int, reads: Int).self) { group in
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(500))
+                    try await Self.postgresScript(#"pg_as_owner "$PG_BIN/pg_ctl" -D '\#(data)' -m immediate -w stop"#)
+                    #expect(ContinuousClock.now < readUntil - .seconds(1), "the stop came too late to be read through")
+                    return (0, 0)
+                }
+                for _ in 0..<4 {
+                    group.addTask {
+                        var failed = 0, reads = 0
+                        while ContinuousClock.now < readUntil {
+                            let reply = try await MetricsTests.call(http, .GET, "\(api)/v1/concerts")
+                            if reply.status != 200 || (reply.json["concerts"] as? [Any])?.count != 5 { failed += 1 }
+                            reads += 1
+                        }
+                        return (failed, reads)
+                    }
+                }
+                return try await group.reduce((0, 0)) { ($0.0 + $1.failed, $0.1 + $1.reads) }
+            }
+            #expect(stopped == 0, "\(stopped) of \(reads) reads failed")
+            #expect(!FileManager.default.fileExists(atPath: data + "/postmaster.pid"), "the replica was not stopped")
+            try await Self.postgresScript("pg_start_replica '\(data)' \(replica.port) \(primaryPort) fsync=off max_connections=400")
+            #expect(await eventually(timeout: .seconds(60)) {
+                gateway.output.components(separatedBy: "replica fresh: reading from it").count > freshAgain
+            }, "the restarted replica was not read from again")
         } catch {
             try? await http.shutdown()
             throw error
