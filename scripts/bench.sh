@@ -381,7 +381,8 @@ if has booking; then
     local g0 w0 p0 l0 g1 w1 p1 l1 out statuses count
     g0=$(ticks "$4"); w0=$(ticks $pw_pid); p0=$(pg_ticks); l0=$(reaped_ticks)
     out=$(KEYED=${KEYED:-} THREADS=2 PREFIX="$2" USERS=20000 SCHEDULES=$schedules \
-      wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s scripts/wrk/reserve.lua "http://127.0.0.1:$3" 2>&1)
+      wrk -t2 -c64 -d"${WRK_SECONDS:-10}s" -s scripts/wrk/reserve.lua "http://127.0.0.1:$3" 2>&1) ||
+      { echo "wrk failed in the closed loop '$1':" >&2; echo "$out" | head -n 5 >&2; exit 1; }
     g1=$(ticks "$4"); w1=$(ticks $pw_pid); p1=$(pg_ticks); l1=$(reaped_ticks)
     rate=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%d", $2 }')
     statuses=$(echo "$out" | sed -n 's/^statuses: //p')

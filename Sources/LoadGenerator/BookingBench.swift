@@ -22,7 +22,9 @@ struct ReserveBench: AsyncParsableCommand {
 
     func run() async throws {
         let seatsPerSchedule = 1000
-        let needed = max(30_000, (rate ?? 3_000) * max(seconds, 10) * 2)
+        // Seats for twice what the run can book: a closed loop on this machine books 5,000–7,000 a
+        // second (2026-12-04), and wrk's scripts stop with "out of seats" when a run books them all.
+        let needed = max(30_000, (rate ?? 6_000) * max(seconds, 10) * 2)
         let name = fixtures ?? "r\(UInt32.random(in: 0...UInt32.max))"
         let (people, schedules, booked) = try await Fixtures.with(target.databaseUrl) { db in
             let schedules = try await db.concert(named: name, schedules: (needed + seatsPerSchedule - 1) / seatsPerSchedule,
