@@ -1,6 +1,7 @@
 // The schema in this folder, embedded into every binary at build time.
 // Adding a file: write it under migrations/ (NNN_description.sql: tables, indexes, types; never
-// edited once released) or functions/ (one function or procedure per file, CREATE OR REPLACE), list
+// edited once released, unless its effects move elsewhere and its former checksum is kept) or
+// functions/ (one function or procedure per file, with its overloads; CREATE OR REPLACE), list
 // it in Package.swift's `Migrations` target and below. SwiftPM names the bytes after the file's
 // name, a leading digit turned into "_". A test checks that every .sql file here is listed.
 
@@ -10,10 +11,14 @@ public struct SchemaFile: Sendable {
     public let name: String
     /// The SQL text.
     public let sql: String
+    /// For a migration whose text was replaced after release (its effects moved to a function file):
+    /// the checksums of its earlier texts, which a database that applied one of them still passes.
+    public let formerChecksums: [String]
 
-    public init(name: String, sql: String) {
+    public init(name: String, sql: String, formerChecksums: [String] = []) {
         self.name = name
         self.sql = sql
+        self.formerChecksums = formerChecksums
     }
 }
 
@@ -27,7 +32,9 @@ public enum Migrations {
         SchemaFile(name: "migrations/001_baseline.sql", sql: text(PackageResources._01_baseline_sql)),
         SchemaFile(name: "migrations/002_rooms.sql", sql: text(PackageResources._02_rooms_sql)),
         SchemaFile(name: "migrations/003_reply_channels.sql", sql: text(PackageResources._03_reply_channels_sql)),
-        SchemaFile(name: "migrations/004_enqueue_signatures_before_003.sql", sql: text(PackageResources._04_enqueue_signatures_before_003_sql)),
+        // Its overloads moved to the enqueue procedures' function files; the text it had until then:
+        SchemaFile(name: "migrations/004_enqueue_signatures_before_003.sql", sql: text(PackageResources._04_enqueue_signatures_before_003_sql),
+                   formerChecksums: ["b3eff47d41ac4a4333e5c30957c568cd265b706c0c6e5e3b0f60de0797090a33"]),
     ]
 
     /// Functions and procedures, one per file: each applied again whenever its text changes.

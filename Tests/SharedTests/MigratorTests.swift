@@ -84,6 +84,22 @@ struct MigratorTests {
         }
     }
 
+    @Test("a migration replaced after release passes on a database that applied one of its former texts; any other text is refused")
+    func replacedMigrationAccepted() async throws {
+        try await withEmptyDatabase { client in
+            try await Migrator(logger: logger).migrate(client)
+            let replaced = try #require(Migrations.migrations.first { !$0.formerChecksums.isEmpty })
+            try await client.query("UPDATE schema_migrations SET checksum = \(replaced.formerChecksums[0]) WHERE name = \(replaced.name)")
+            #expect(try await Migrator(logger: logger).migrate(client) == [])
+            try await client.query("UPDATE schema_migrations SET checksum = 'another' WHERE name = \(replaced.name)")
+            await #expect {
+                try await Migrator(logger: logger).migrate(client)
+            } throws: { error in
+                "\(error)".contains("\(replaced.name) has changed since it was applied")
+            }
+        }
+    }
+
     @Test("a database made by the numbered migrations before the baseline is refused, untouched, with how to reset it")
     func preBaselineRefused() async throws {
         try await withEmptyDatabase { client in

@@ -60,7 +60,9 @@ public struct Migrator: Sendable {
         for migration in migrations {
             let checksum = Self.checksum(migration)
             if let before = recorded[migration.name] {
-                guard before == checksum else { throw MigrationError.migrationChanged(name: migration.name) }
+                guard before == checksum || migration.formerChecksums.contains(before) else {
+                    throw MigrationError.migrationChanged(name: migration.name)
+                }
                 continue
             }
             try await apply(migration, checksum: checksum, on: connection)
