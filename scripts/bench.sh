@@ -528,7 +528,7 @@ if has replicas; then
     if [ "$kind" = polls ]; then
       script=poll.lua args=(USERS=1000) label="GET /v1/queue/tokens/current (1,000 waiting fans)"
     else
-      script=seats.lua args=(USERS=1000 OFFSET=1000 SCHEDULE="$schedule") label="GET /v1/schedules/$schedule/seats (1,000 admitted fans, 1,000 seats)"
+      script=poll.lua args=(USERS=1000 OFFSET=1000 PATH_TO_GET="/v1/schedules/$schedule/seats") label="GET /v1/schedules/$schedule/seats (1,000 admitted fans, 1,000 seats)"
     fi
     declare -a a_rps=() a_cpu=() a_us=() b_rps=() b_cpu=() b_us=() b_standby=() b_tx=()
     for round in 1 2 3; do

@@ -47,6 +47,31 @@ struct ReplicaTests {
         return path
     }
 
+    /// A gateway on `url` that reads from `replica`, listening, and reading from the replica (it says
+    /// so once the replica is REPLICA_MAX_LAG fresh); with its base URL.
+    static func gateway(on url: DatabaseURL, replica: DatabaseURL, settings: [String: String]) async throws -> (RunningProcess, String) {
+        let gateway = try RunningProcess("stagedoor-gateway", environment: [
+            "DATABASE_URL": url.urlString, "DATABASE_REPLICA_URLS": replica.with(database: url.database).urlString,
+            "PORT": "0", "RATE_LIMIT": "0",
+        ].merging(settings) { _, setting in setting })
+        _ = await eventually(timeout: .seconds(60)) { MetricsTests.listeningPort(gateway.output) != nil }
+        let port = try #require(MetricsTests.listeningPort(gateway.output), "\(gateway.output)")
+        try #require(await eventually(timeout: .seconds(90)) { gateway.output.contains("replica fresh: reading from it") }, "\(gateway.output)")
+        return (gateway, "http://127.0.0.1:\(port)")
+    }
+
+    /// One client reading `GET /v1/concerts` (five concerts) while `more(reads so far)`: how many
+    /// answers were not those five, of how many reads.
+    static func readConcerts(_ http: HTTPClient, _ api: String, while more: @Sendable (Int) -> Bool) async throws -> (failed: Int, reads: Int) {
+        var failed = 0, reads = 0
+        while more(reads) {
+            let reply = try await MetricsTests.call(http, .GET, "\(api)/v1/concerts")
+            if reply.status != 200 || (reply.json["concerts"] as? [Any])?.count != 5 { failed += 1 }
+            reads += 1
+        }
+        return (failed, reads)
+    }
+
     /// Waits until the replica has replayed `database`'s creation (under the whole suite it can lag
     /// seconds): a gateway started before that backs off its replica connections for longer still.
     static func awaitReplay(of database: String) async throws {
@@ -97,18 +122,12 @@ struct ReplicaTests {
             // A replica is fresh once it has replayed what the primary wrote REPLICA_MAX_LAG ago: the
             // gateway starts using it after that long, and a paused one stays in use for that long,
             // lagging — longer than the test needs once it pauses.
-            let gateway = try RunningProcess("stagedoor-gateway", environment: [
-                "DATABASE_URL": url.urlString, "DATABASE_REPLICA_URLS": replica.with(database: url.database).urlString,
-                "REPLICA_MAX_LAG": "20", "PORT": "0", "RATE_LIMIT": "0", "REPLY_TIMEOUT": "0.2",
-            ])
+            let (gateway, api) = try await Self.gateway(on: url, replica: replica, settings: ["REPLICA_MAX_LAG": "20", "REPLY_TIMEOUT": "0.2"])
             var queueWorker: RunningProcess?
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             var paused = false
             var step = "setup"
             do {
-                _ = await eventually(timeout: .seconds(60)) { MetricsTests.listeningPort(gateway.output) != nil }
-                let api = "http://127.0.0.1:\(try #require(MetricsTests.listeningPort(gateway.output), "\(gateway.output)"))"
-                try #require(await eventually(timeout: .seconds(90)) { gateway.output.contains("replica fresh: reading from it") }, "\(gateway.output)")
                 let fans = 40
                 var credentials: [(key: String, token: String)] = []
                 for n in 0..<fans {
@@ -182,15 +201,8 @@ struct ReplicaTests {
         let url = try await TestDatabase.create(migrated: true)
         defer { Task { try? await TestDatabase.drop(url.database) } }
         try await Self.awaitReplay(of: url.database)
-        let gateway = try RunningProcess("stagedoor-gateway", environment: [
-            "DATABASE_URL": url.urlString, "DATABASE_REPLICA_URLS": replica.with(database: url.database).urlString,
-            "REPLICA_MAX_LAG": "3", "PORT": "0", "ADMIN_KEY": "replica-admin", "RATE_LIMIT": "0",
-        ])
+        let (gateway, api) = try await Self.gateway(on: url, replica: replica, settings: ["REPLICA_MAX_LAG": "3", "ADMIN_KEY": "replica-admin"])
         defer { gateway.send(SIGKILL) }
-        _ = await eventually(timeout: .seconds(60)) { MetricsTests.listeningPort(gateway.output) != nil }
-        let port = try #require(MetricsTests.listeningPort(gateway.output), "\(gateway.output)")
-        let api = "http://127.0.0.1:\(port)"
-        #expect(await eventually(timeout: .seconds(60)) { gateway.output.contains("replica fresh: reading from it") }, "\(gateway.output)")
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             for n in 1...5 {
@@ -221,14 +233,7 @@ struct ReplicaTests {
                     return 0
                 }
                 for _ in 0..<4 {
-                    group.addTask {
-                        var failed = 0
-                        for _ in 0..<40 {
-                            let reply = try await MetricsTests.call(http, .GET, "\(api)/v1/concerts")
-                            if reply.status != 200 || (reply.json["concerts"] as? [Any])?.count != 5 { failed += 1 }
-                        }
-                        return failed
-                    }
+                    group.addTask { try await Self.readConcerts(http, api, while: { reads in reads < 40 }).failed }
                 }
                 return try await group.reduce(0, +)
             }
@@ -248,15 +253,7 @@ struct ReplicaTests {
                     return (0, 0)
                 }
                 for _ in 0..<4 {
-                    group.addTask {
-                        var failed = 0, reads = 0
-                        while ContinuousClock.now < readUntil {
-                            let reply = try await MetricsTests.call(http, .GET, "\(api)/v1/concerts")
-                            if reply.status != 200 || (reply.json["concerts"] as? [Any])?.count != 5 { failed += 1 }
-                            reads += 1
-                        }
-                        return (failed, reads)
-                    }
+                    group.addTask { try await Self.readConcerts(http, api, while: { _ in ContinuousClock.now < readUntil }) }
                 }
                 return try await group.reduce((0, 0)) { ($0.0 + $1.failed, $0.1 + $1.reads) }
             }
