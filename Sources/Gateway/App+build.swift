@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import PostgresNIO
 import ServiceLifecycle
@@ -66,10 +67,13 @@ struct GatewayParts: Sendable {
 /// The HTTP application over `client`; tests build the router the same way.
 func buildApplication(settings: Settings, client: PostgresClient, parts: GatewayParts) -> some ApplicationProtocol {
     let logger = Observability.logger("gateway", "http")
-    let router = buildRouter(settings: settings, client: client, parts: parts, logger: logger)
+    let (router, events) = buildRoutes(settings: settings, client: client, parts: parts, logger: logger)
+    let serverName = "stagedoor-gateway"
+    let streams = StreamDoor(auth: events.auth, events: events, serverName: serverName)
     var app = Application(
         responder: gatewayResponder(router),
-        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "stagedoor-gateway"),
+        server: HTTPServerBuilder { responder in GatewayChannel(responder: responder, streams: streams) },
+        configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: serverName),
         onServerRunning: { channel in
             logger.info("listening", metadata: ["url": "http://\(settings.host):\(channel.localAddress?.port ?? settings.port)"])
         },
@@ -82,6 +86,12 @@ func buildApplication(settings: Settings, client: PostgresClient, parts: Gateway
 
 /// Every route with its middleware.
 func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts, logger: Logger) -> Router<BasicRequestContext> {
+    buildRoutes(settings: settings, client: client, parts: parts, logger: logger).router
+}
+
+/// Every route with its middleware, and the live-update streams' route (served on event loops too).
+func buildRoutes(settings: Settings, client: PostgresClient, parts: GatewayParts, logger: Logger)
+    -> (router: Router<BasicRequestContext>, events: TokenEvents) {
     let database = GatewayDatabase(client: client, replicas: parts.replicas, deadline: settings.requestTimeout,
                                    logger: Observability.logger("gateway", "db"))
     let auth = Authenticator(database: database, rateLimit: settings.rateLimit)
@@ -105,5 +115,5 @@ func buildRouter(settings: Settings, client: PostgresClient, parts: GatewayParts
     PointsController(auth: auth, database: database, replies: replies).addRoutes(to: router)
     JobsController(auth: auth, database: database, jobs: parts.jobs).addRoutes(to: router)
     ReservationsController(auth: auth, database: database, replies: replies).addRoutes(to: router)
-    return router
+    return (router, events)
 }

@@ -13,20 +13,41 @@ struct TokenEvents: Sendable {
     let tokens: TokenStore
     let line: LiveLine
 
+    /// What a request for the stream finds.
+    enum Opening {
+        /// The token is not waiting: one event, and the stream ends.
+        case single(TokenRow, token: String)
+        /// The token waits: a stream is open in ``LiveLine`` (`id`), starting from `first`.
+        case stream(id: UInt64, first: TokenRow, token: String)
+    }
+
+    /// The caller's token, and for a waiting one a stream in the line (served by `sink` on its event
+    /// loop, or nil: by a task that waits, ``stream(_:)``). `401 queue_token_invalid`; past
+    /// `MAX_STREAMS`, `503` with `Retry-After`.
+    func open(_ request: Request, userID: Int64, sink: (any LiveSink)?) async throws -> Opening {
+        guard let token = QueueGate.tokenHeader(request), let first = try await tokens.poll(token: token, userID: userID)
+        else { throw Problem.queueTokenInvalid }
+        guard first.effectiveStatus == "waiting" else { return .single(first, token: token) }
+        let id = if let sink { line.open(tokenID: first.id, roomID: first.roomID, sink: sink) }
+                 else { line.open(tokenID: first.id, roomID: first.roomID) }
+        guard let id else {
+            var problem = Problem.unavailable("This gateway holds as many live streams as it may; poll GET /v1/queue/tokens/current.")
+            problem.headers[.retryAfter] = "5"
+            throw problem
+        }
+        return .stream(id: id, first: first, token: token)
+    }
+
+    /// The stream as a Hummingbird response, its events written by the request's task — for a
+    /// stream asked for on a connection that has served other requests; one asked for first on its
+    /// connection is served on the event loop instead (``LiveStream``, ``GatewayChannel``).
     func stream(_ request: Request) async throws -> Response {
         let caller = try await auth.authenticate(request)
-        guard let token = QueueGate.tokenHeader(request), let first = try await tokens.poll(token: token, userID: caller.userID)
-        else { throw Problem.queueTokenInvalid }
-        let stream: UInt64? = try {
-            guard first.effectiveStatus == "waiting" else { return nil }
-            guard let id = line.open(tokenID: first.id, roomID: first.roomID) else {
-                var problem = Problem.unavailable("This gateway holds as many live streams as it may; poll GET /v1/queue/tokens/current.")
-                problem.headers[.retryAfter] = "5"
-                throw problem
-            }
-            return id
-        }()
-        var headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        let (first, token, stream): (TokenRow, String, UInt64?) = switch try await open(request, userID: caller.userID, sink: nil) {
+        case .single(let row, let token): (row, token, nil)
+        case .stream(let id, let row, let token): (row, token, id)
+        }
+        var headers = Self.headers
         // A live stream's connection is closed when it ends (Hummingbird's inbound-close watch consumes
         // the connection): say so, or a client would send its next request — a reservation — on a
         // connection the gateway is closing, and see it fail.
@@ -52,7 +73,12 @@ struct TokenEvents: Sendable {
         })
     }
 
-    private static func event(_ view: TokenView, id: Int) -> ByteBuffer {
+    /// The headers of a stream's response.
+    static let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+    /// A comment line that keeps the connection in use when nothing has changed for a while.
+    static let keepAlive = ByteBuffer(string: ": keep-alive\n\n")
+
+    static func event(_ view: TokenView, id: Int) -> ByteBuffer {
         let json = view.json
         var buffer = ByteBuffer()
         buffer.reserveCapacity(json.utf8.count + 40)
@@ -85,7 +111,7 @@ struct TokenEvents: Sendable {
             if Task.isCancelled { return false }
             switch wake {
             case .quiet:
-                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                try await writer.write(Self.keepAlive)
             case .closed:
                 return false  // the client went away
             case .shuttingDown:
@@ -95,8 +121,7 @@ struct TokenEvents: Sendable {
             }
             // Admission reached the token's place (or passed it, had the token left), or the pre-queue
             // was drawn: read what the token is now.
-            if let mark = line.mark(room: row.roomID),
-               (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max) {
+            if Self.turnCame(row, line: line) {
                 switch await Self.reread(token: token, tokens: tokens, stream: stream, line: line) {
                 case .found(let fresh) where fresh.userID == userID: row = fresh
                 case .found, .gone: return true
@@ -107,10 +132,17 @@ struct TokenEvents: Sendable {
         }
     }
 
+    /// Whether admission has reached the token's place (or passed it, had the token left), or the
+    /// pre-queue was drawn: the stream then reads what the token is now.
+    static func turnCame(_ row: TokenRow, line: LiveLine) -> Bool {
+        guard let mark = line.mark(room: row.roomID) else { return false }
+        return (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max)
+    }
+
     /// The token as the database has it now (`row` nil: gone, or not the caller's). A read that fails
     /// — the database slow or away when a turn comes to thousands of streams in one tick — is tried
     /// again each second while the stream is open, rather than drop the client; nil once it closes.
-    private static func reread(token: String, tokens: TokenStore, stream: UInt64, line: LiveLine) async -> Reread {
+    static func reread(token: String, tokens: TokenStore, stream: UInt64, line: LiveLine) async -> Reread {
         while true {
             switch line.streamState(stream) {
             case .closed: return .closed

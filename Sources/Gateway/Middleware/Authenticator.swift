@@ -36,6 +36,11 @@ final class Authenticator: Sendable {
         return (text, digest)
     }
 
+    /// Gives back the request budget that ``credentials(_:)`` spent for this digest.
+    func refund(digest: [UInt8]) {
+        limiter.refund(digest: digest)
+    }
+
     /// The user of a key digest this gateway has already resolved.
     func knownUser(digest: [UInt8]) -> Int64? {
         known.withLock { $0[KeyDigest(digest)] }

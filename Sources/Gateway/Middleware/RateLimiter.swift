@@ -38,4 +38,14 @@ final class RateLimiter: Sendable {
         }
         if let wait { throw Problem.rateLimited(retryAfter: max(1, Int(wait.rounded(.up)))) }
     }
+
+    /// Gives back one request that ``spend(digest:)`` took (its request will be counted again).
+    func refund(digest: [UInt8]) {
+        guard rate > 0 else { return }
+        buckets.withLock { buckets in
+            guard var bucket = buckets[KeyDigest(digest)] else { return }
+            bucket.tokens = min(burst, bucket.tokens + 1)
+            buckets[KeyDigest(digest)] = bucket
+        }
+    }
 }

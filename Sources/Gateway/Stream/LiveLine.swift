@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metrics
+import NIOCore
 import PostgresNIO
 import Shared
 import Synchronization
@@ -32,13 +33,15 @@ final class LiveLine: Sendable {
     }
 
     /// An open stream: its token (for the touch), its room, how many of its room's changes it has
-    /// been told of, and its wait (and since when), while it waits.
+    /// been told of, and its wait (and since when), while it waits. A stream served on its channel's
+    /// event loop (``LiveSink``) has no wait: it is called instead, and `waitingSince` is its last news.
     private struct Listener {
         let tokenID: Int64
         let roomID: Int64
         var changes: UInt64 = 0
         var waiter: CheckedContinuation<Wake, Never>?
         var waitingSince: ContinuousClock.Instant = .now
+        var sink: (any LiveSink)?
     }
 
     private struct State {
@@ -54,6 +57,10 @@ final class LiveLine: Sendable {
     let keepAlive: Duration
     /// `stagedoor_gateway_open_streams`.
     private let openGauge = Gauge(label: "stagedoor_gateway_open_streams")
+    /// `stagedoor_gateway_streams_opened_total{served}`: streams served on their connection's event
+    /// loop (asked for first on a connection, ``LiveStream``) or by a request's task (``TokenEvents``).
+    private let openedOnLoop = Counter(label: "stagedoor_gateway_streams_opened_total", dimensions: [("served", "event_loop")])
+    private let openedInTask = Counter(label: "stagedoor_gateway_streams_opened_total", dimensions: [("served", "task")])
 
     init(maxStreams: Int, keepAlive: Duration = .seconds(15)) {
         self.maxStreams = maxStreams
@@ -69,6 +76,7 @@ final class LiveLine: Sendable {
     /// Takes notices in: marks only move forward (a late or repeated notice never moves a line back),
     /// and the streams of every room whose mark changed are woken.
     func apply(_ notices: [AdmissionNotice]) {
+        var sinks: [any LiveSink] = []
         let woken = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
             var changed = Set<Int64>()
             for notice in notices {
@@ -81,9 +89,13 @@ final class LiveLine: Sendable {
             }
             guard !changed.isEmpty else { return [] }
             var woken: [CheckedContinuation<Wake, Never>] = []
+            let now = ContinuousClock.now
             for (id, listener) in state.listeners where changed.contains(listener.roomID) {
                 state.listeners[id]?.changes += 1
-                if let waiter = listener.waiter {
+                if let sink = listener.sink {
+                    sinks.append(sink)
+                    state.listeners[id]?.waitingSince = now
+                } else if let waiter = listener.waiter {
                     woken.append(waiter)
                     state.listeners[id]?.waiter = nil
                 }
@@ -91,6 +103,21 @@ final class LiveLine: Sendable {
             return woken
         }
         for waiter in woken { waiter.resume(returning: .moved) }
+        Self.wake(sinks, .moved)
+    }
+
+    /// Wakes streams served on event loops: one task per loop for all of its streams.
+    private static func wake(_ sinks: [any LiveSink], _ wake: Wake) {
+        guard !sinks.isEmpty else { return }
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, sinks: [any LiveSink])] = [:]
+        for sink in sinks {
+            byLoop[ObjectIdentifier(sink.eventLoop), default: (sink.eventLoop, [])].sinks.append(sink)
+        }
+        for (loop, sinks) in byLoop.values {
+            loop.execute {
+                for sink in sinks { sink.wake(wake) }
+            }
+        }
     }
 
     /// Re-reads every room's mark (after the listener (re)connects: notices sent while it was away are
@@ -118,13 +145,25 @@ final class LiveLine: Sendable {
 
     /// A new stream for `tokenID` in `roomID`; nil past `maxStreams` or once the gateway is shutting down.
     func open(tokenID: Int64, roomID: Int64) -> UInt64? {
-        state.withLock { state -> UInt64? in
+        open(Listener(tokenID: tokenID, roomID: roomID))
+    }
+
+    /// A new stream served on its channel's event loop: `sink` is called there with every wake,
+    /// instead of waiting (``wait(_:seen:)``); nil past `maxStreams` or once shutting down.
+    func open(tokenID: Int64, roomID: Int64, sink: any LiveSink) -> UInt64? {
+        open(Listener(tokenID: tokenID, roomID: roomID, sink: sink))
+    }
+
+    private func open(_ listener: Listener) -> UInt64? {
+        let id = state.withLock { state -> UInt64? in
             guard !state.closed, state.listeners.count < maxStreams else { return nil }
             state.nextID += 1
-            state.listeners[state.nextID] = Listener(tokenID: tokenID, roomID: roomID)
+            state.listeners[state.nextID] = listener
             openGauge.record(state.listeners.count)
             return state.nextID
         }
+        if id != nil { (listener.sink == nil ? openedInTask : openedOnLoop).increment() }
+        return id
     }
 
     /// Waits until the stream's room changes after the `seen`-th change it was told of, or it has
@@ -154,10 +193,17 @@ final class LiveLine: Sendable {
     /// Ends, as `quiet`, every wait that has lasted ``keepAlive`` (the stream then sends a
     /// keep-alive and waits again). Called about once a second.
     func wakeQuiet() {
-        let due = ContinuousClock.now - keepAlive
+        let now = ContinuousClock.now
+        let due = now - keepAlive
+        var sinks: [any LiveSink] = []
         let waiters = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
             var waiters: [CheckedContinuation<Wake, Never>] = []
             for (id, listener) in state.listeners where listener.waitingSince <= due {
+                if let sink = listener.sink {
+                    sinks.append(sink)
+                    state.listeners[id]?.waitingSince = now
+                    continue
+                }
                 guard let waiter = listener.waiter else { continue }
                 waiters.append(waiter)
                 state.listeners[id]?.waiter = nil
@@ -165,6 +211,7 @@ final class LiveLine: Sendable {
             return waiters
         }
         for waiter in waiters { waiter.resume(returning: .quiet) }
+        Self.wake(sinks, .quiet)
     }
 
     /// Forgets a stream (it ended, or its client went away).
@@ -192,16 +239,19 @@ final class LiveLine: Sendable {
 
     /// Ends every stream and takes no more (graceful shutdown: their clients reconnect elsewhere).
     func closeAll() {
+        var sinks: [any LiveSink] = []
         let waiters = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
             state.closed = true
             var waiters: [CheckedContinuation<Wake, Never>] = []
             for (id, listener) in state.listeners {
+                if let sink = listener.sink { sinks.append(sink) }
                 if let waiter = listener.waiter { waiters.append(waiter) }
                 state.listeners[id]?.waiter = nil
             }
             return waiters
         }
         for waiter in waiters { waiter.resume(returning: .shuttingDown) }
+        Self.wake(sinks, .shuttingDown)
     }
 
     /// The tokens of the open streams.
@@ -214,4 +264,12 @@ final class LiveLine: Sendable {
 
     /// How many streams are open.
     var openCount: Int { state.withLock { $0.listeners.count } }
+}
+
+/// A live-update stream served on its channel's event loop rather than in a task (``LiveStream``):
+/// ``LiveLine`` calls it, on `eventLoop`, with each wake — `moved`, `quiet` or `shuttingDown`.
+protocol LiveSink: AnyObject, Sendable {
+    var eventLoop: any EventLoop { get }
+    /// Called on ``eventLoop``.
+    func wake(_ wake: LiveLine.Wake)
 }
