@@ -132,6 +132,7 @@ let package = Package(
             dependencies: [
                 "Gateway", "QueueWorker", "PaymentWorker", "Shared", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -1,5 +1,9 @@
+import NIOCore
+import NIOPosix
 import Shared
+import Synchronization
 import Testing
+import TestSupport
 
 @testable import Gateway
 
@@ -58,5 +62,42 @@ struct LiveLineTests {
         #expect(line.waitingCount == 1)
         line.closeAll()
         #expect(await youngWait.value.wake == .shuttingDown)
+    }
+
+    /// A stream served on an event loop that records its wakes.
+    final class RecordingSink: LiveSink {
+        let eventLoop: any EventLoop
+        let wakes = Mutex<[LiveLine.Wake]>([])
+        init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+        func wake(_ wake: LiveLine.Wake) {
+            eventLoop.preconditionInEventLoop()
+            wakes.withLock { $0.append(wake) }
+        }
+        var seen: [LiveLine.Wake] { wakes.withLock { $0 } }
+    }
+
+    @Test("streams served on event loops are called on their own loop: a notice for their room (moved), the keep-alive sweep once their last news is due (quiet), shutdown")
+    func sinks() async throws {
+        let line = LiveLine(maxStreams: 10, keepAlive: .seconds(2))
+        let group = MultiThreadedEventLoopGroup.singleton
+        let inRoom = (0..<4).map { _ in RecordingSink(group.next()) }
+        let elsewhere = RecordingSink(group.next())
+        for sink in inRoom { _ = try #require(line.open(tokenID: 1, roomID: 1, sink: sink)) }
+        _ = try #require(line.open(tokenID: 2, roomID: 2, sink: elsewhere))
+        line.apply([Self.notice(room: 1, through: 5)])
+        line.apply([Self.notice(room: 1, through: 5)])  // the same: no news
+        #expect(await eventually { inRoom.allSatisfy { $0.seen == [LiveLine.Wake.moved] } })
+        #expect(elsewhere.seen.isEmpty)
+        // Not yet due: the room's streams had news just now; the other one opened as long ago.
+        try await Task.sleep(for: .milliseconds(1_200))
+        line.apply([Self.notice(room: 1, through: 6)])
+        try await Task.sleep(for: .milliseconds(1_000))
+        line.wakeQuiet()
+        #expect(await eventually { elsewhere.seen == [LiveLine.Wake.quiet] })
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(inRoom.allSatisfy { $0.seen == [LiveLine.Wake.moved, .moved] })
+        line.closeAll()
+        #expect(await eventually { (inRoom + [elsewhere]).allSatisfy { $0.seen.last == LiveLine.Wake.shuttingDown } })
+        #expect(line.open(tokenID: 3, roomID: 1, sink: RecordingSink(group.next())) == nil)
     }
 }

@@ -94,18 +94,12 @@ struct TokenEvents: Sendable {
     /// should end properly), or the client goes away (false).
     private static func run(first: TokenRow, token: String, userID: Int64, stream: UInt64, line: LiveLine,
                             tokens: TokenStore, writer: inout some ResponseBodyWriter) async throws -> Bool {
-        var row = first
-        var sent: String?
-        var eventID = 0
+        var told = StreamedToken(row: first, token: token, userID: userID)
         var seen: UInt64 = 0
         while true {
-            let view = TokenView(row: Self.current(row, line: line), token: token)
-            if view.json != sent {
-                eventID += 1
-                sent = view.json
-                try await writer.write(Self.event(view, id: eventID))
-            }
-            guard view.status == "waiting" else { return true }
+            let (event, goesOn) = told.update(line: line)
+            if let event { try await writer.write(event) }
+            guard goesOn else { return true }
             let (wake, changes) = await line.wait(stream, seen: seen)
             seen = changes
             if Task.isCancelled { return false }
@@ -119,24 +113,14 @@ struct TokenEvents: Sendable {
             case .moved:
                 break
             }
-            // Admission reached the token's place (or passed it, had the token left), or the pre-queue
-            // was drawn: read what the token is now.
-            if Self.turnCame(row, line: line) {
-                switch await Self.reread(token: token, tokens: tokens, stream: stream, line: line) {
-                case .found(let fresh) where fresh.userID == userID: row = fresh
-                case .found, .gone: return true
-                case .closed: return false
-                case .shuttingDown: return true
+            if told.turnCame(line: line) {
+                switch told.take(await Self.reread(token: token, tokens: tokens, stream: stream, line: line)) {
+                case .goesOn: break
+                case .ends: return true
+                case .clientGone: return false
                 }
             }
         }
-    }
-
-    /// Whether admission has reached the token's place (or passed it, had the token left), or the
-    /// pre-queue was drawn: the stream then reads what the token is now.
-    static func turnCame(_ row: TokenRow, line: LiveLine) -> Bool {
-        guard let mark = line.mark(room: row.roomID) else { return false }
-        return (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max)
     }
 
     /// The token as the database has it now (`row` nil: gone, or not the caller's). A read that fails
@@ -176,5 +160,61 @@ struct TokenEvents: Sendable {
             activatedAt: row.activatedAt, expiresAt: row.expiresAt, lastSeenAt: row.lastSeenAt, salt: row.salt, now: Date(),
             roomState: mark.state, opensAt: row.opensAt, admittedThrough: mark.admittedThrough,
             admitPerSecond: mark.admitPerSecond, idleTTL: row.idleTTL, effectiveStatus: row.effectiveStatus)
+    }
+}
+
+/// What a stream knows of its token and has told its client — the one home of a stream's rules,
+/// for both ways of serving it (a request's task, ``TokenEvents``; the event loop, ``LiveStream``).
+struct StreamedToken {
+    /// The token as last read.
+    private(set) var row: TokenRow
+    let token: String
+    let userID: Int64
+    private var sent: String?
+    private var eventID = 0
+
+    init(row: TokenRow, token: String, userID: Int64) {
+        self.row = row
+        self.token = token
+        self.userID = userID
+    }
+
+    /// The event to send now, if the token as the room's mark shows it has changed since the last;
+    /// and whether the stream goes on (the token still waits) or ends after it.
+    mutating func update(line: LiveLine) -> (event: ByteBuffer?, goesOn: Bool) {
+        let view = TokenView(row: TokenEvents.current(row, line: line), token: token)
+        var event: ByteBuffer?
+        if view.json != sent {
+            eventID += 1
+            sent = view.json
+            event = TokenEvents.event(view, id: eventID)
+        }
+        return (event, view.status == "waiting")
+    }
+
+    /// Whether admission has reached the token's place (or passed it, had the token left), or the
+    /// pre-queue was drawn: the stream then reads what the token is now (``take(_:)``).
+    func turnCame(line: LiveLine) -> Bool {
+        guard let mark = line.mark(room: row.roomID) else { return false }
+        return (row.roomState == "scheduled" && mark.state != "scheduled") || mark.admittedThrough >= (row.place ?? .max)
+    }
+
+    enum Next {
+        case goesOn
+        /// The response ends properly.
+        case ends
+        /// The client went away.
+        case clientGone
+    }
+
+    /// Takes a re-read of the token in.
+    mutating func take(_ found: TokenEvents.Reread) -> Next {
+        switch found {
+        case .found(let fresh) where fresh.userID == userID:
+            row = fresh
+            return .goesOn
+        case .found, .gone, .shuttingDown: return .ends
+        case .closed: return .clientGone
+        }
     }
 }
