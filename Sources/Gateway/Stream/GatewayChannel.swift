@@ -210,6 +210,14 @@ final class FirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if case .streaming(let stream) = mode, held.isEmpty {
+            stream.writabilityChanged()
+        } else {
+            context.fireChannelWritabilityChanged()
+        }
+    }
+
     /// The client shut its side (connections allow half-closure): for a stream, the client went away.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch mode {

@@ -23,6 +23,10 @@ final class LiveStream: LiveSink, @unchecked Sendable {
     private var told: StreamedToken?
     private var rereading = false
     private var ended = false
+    /// A change came while the client was not reading (the channel not writable): it is sent, as
+    /// the token is then, once the channel can take writes again — so a client that stops reading
+    /// costs one pending event, not one per tick.
+    private var behind = false
 
     /// A stream for the channel of `context` (the connection's ``FirstRequestHandler``), on its loop.
     init(context: ChannelHandlerContext, line: LiveLine, tokens: TokenStore, userID: Int64) {
@@ -58,7 +62,9 @@ final class LiveStream: LiveSink, @unchecked Sendable {
         case .moved:
             guard refresh() else { return }
         case .quiet:
-            context.writeAndFlush(NIOAny(HTTPResponsePart.body(TokenEvents.keepAlive)), promise: nil)
+            if context.channel.isWritable {
+                context.writeAndFlush(NIOAny(HTTPResponsePart.body(TokenEvents.keepAlive)), promise: nil)
+            }
         case .shuttingDown:
             finish()  // the client reconnects elsewhere
             return
@@ -66,6 +72,12 @@ final class LiveStream: LiveSink, @unchecked Sendable {
             return
         }
         checkTurn()
+    }
+
+    /// The channel's writability changed: a change held back while it could not take writes goes now.
+    func writabilityChanged() {
+        guard !ended, behind, context.channel.isWritable else { return }
+        if refresh() { checkTurn() }
     }
 
     /// The client went away (the channel closed).
@@ -76,8 +88,13 @@ final class LiveStream: LiveSink, @unchecked Sendable {
     }
 
     /// Sends the token as the room's mark shows it, if that changed; ends the stream once the token
-    /// is no longer waiting (false).
+    /// is no longer waiting (false). While the client does not read, only notes that it is behind.
     private func refresh() -> Bool {
+        guard context.channel.isWritable else {
+            behind = true
+            return true
+        }
+        behind = false
         guard let update = told?.update(line: line) else { return false }
         if let event = update.event { context.writeAndFlush(NIOAny(HTTPResponsePart.body(event)), promise: nil) }
         if !update.goesOn { finish() }
