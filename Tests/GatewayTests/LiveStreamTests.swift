@@ -31,7 +31,7 @@ struct LiveStreamTests {
         return tokenEvents(in: text)
     }
 
-    @Test("a client that stops reading is sent nothing while it does not; once it reads again, one event shows the token as it is then")
+    @Test("a client that stops reading is sent nothing while it does not; once it reads again, one event shows the token as it is then; once closed, nothing holds the stream")
     func clientThatStopsReading() throws {
         // Never connected to: the stream reads the database only when admission reaches its place.
         let client = PostgresClient(configuration: .init(host: "127.0.0.1", port: 9, username: "none", password: nil, database: nil, tls: .disable))
@@ -47,10 +47,14 @@ struct LiveStreamTests {
         let first = try #require(try door.first.futureResult.wait(), "no decision")
         guard case .stream = first else { Issue.record("not taken for a stream: \(first)"); return }
 
-        let stream = try #require(door.stream(line: line, tokens: TokenStore(database: database), userID: 7))
-        let id = try #require(line.open(tokenID: 1, roomID: 1, sink: stream))
-        door.streamStarted()
-        stream.start(id: id, first: Self.waitingRow(through: 0), token: "t", serverName: "test")
+        weak var stream: LiveStream?
+        do {
+            let opened = try #require(door.stream(line: line, tokens: TokenStore(database: database), userID: 7))
+            stream = opened
+            let id = try #require(line.open(tokenID: 1, roomID: 1, sink: opened))
+            door.streamStarted()
+            opened.start(id: id, first: Self.waitingRow(through: 0), token: "t", serverName: "test")
+        }
         guard case .head(let head) = try #require(try channel.readOutbound(as: HTTPResponsePart.self)) else {
             Issue.record("no head first"); return
         }
@@ -74,8 +78,9 @@ struct LiveStreamTests {
         let caughtUp = try Self.events(channel)
         #expect(caughtUp.map(\.id) == [3])
         #expect(caughtUp.map { $0.json["position"] as? Int } == [70])
-        // The client goes away: the stream leaves the line.
+        // The client goes away: the stream leaves the line, and nothing keeps it.
         _ = try channel.finish(acceptAlreadyClosed: true)
         #expect(line.openCount == 0)
+        #expect(stream == nil, "the closed stream is still held")
     }
 }

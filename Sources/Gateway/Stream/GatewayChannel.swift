@@ -141,6 +141,8 @@ final class FirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case holding
         case passing
         case streaming(LiveStream)
+        /// Removed from its pipeline (the connection closed).
+        case gone
     }
 
     private enum Held {
@@ -170,6 +172,8 @@ final class FirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = nil
         decide(.closed)
         if case .streaming(let stream) = mode { stream.clientClosed() }
+        // The stream holds this handler's context, and so this handler: let go of it.
+        mode = .gone
     }
 
     private func decide(_ what: First) {
@@ -182,7 +186,7 @@ final class FirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch mode {
         case .passing:
             context.fireChannelRead(data)
-        case .streaming:
+        case .streaming, .gone:
             break  // the rest of the stream's request, or anything a client sends after it: not read
         case .holding:
             held.append(.read(data))
@@ -202,7 +206,7 @@ final class FirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch mode {
         case .passing:
             context.fireErrorCaught(error)
-        case .streaming:
+        case .streaming, .gone:
             context.close(promise: nil)
         case .holding:
             held.append(.error(error))
@@ -223,7 +227,7 @@ final class FirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch mode {
         case .passing:
             context.fireUserInboundEventTriggered(event)
-        case .streaming where held.isEmpty:
+        case .streaming where held.isEmpty, .gone:
             if case ChannelEvent.inputClosed = event { context.close(promise: nil) }
         case .streaming, .holding:
             held.append(.event(event))
