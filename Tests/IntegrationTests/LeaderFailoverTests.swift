@@ -35,8 +35,11 @@ struct LeaderFailoverTests {
             #expect(workers.filter { $0.output.contains("became admission leader") }.count == 1)
 
             let leader = try #require(workers.first { $0.output.contains("became admission leader") })
-            let killedAt = try #require(try await db.scalar("SELECT clock_timestamp()", as: Date.self))
+            // The clock is read once the leader is gone: read before the kill, a tick the leader
+            // began in between could commit admissions "after" it and pass for the standby's.
             leader.send(SIGKILL)
+            #expect(await leader.waitForExit(timeout: .seconds(5)) != nil)
+            let killedAt = try #require(try await db.scalar("SELECT clock_timestamp()", as: Date.self))
             let resumed = try await eventually(timeout: .seconds(10)) {
                 try await db.scalar("SELECT count(*) FROM queue_tokens WHERE activated_at > \(killedAt)", as: Int64.self) ?? 0 > 0
             }
