@@ -36,6 +36,31 @@ struct ListenerTests {
         }
     }
 
+    @Test("a session whose start outlasts the watchdog, at any moment of it, is replaced: the listener never stops trying")
+    func startTimingOut() async throws {
+        try await TestDatabase.withDatabase { client, url in
+            // A watchdog of a few milliseconds: each session's LISTEN and first ping are cut off by the
+            // connection's close at a random point (a loaded machine did this to gateways in CI, and a
+            // gateway whose session then hung in PostgresNIO never listened again: every reply waited
+            // for REPLY_TIMEOUT). Each new session is a new backend; they must keep coming.
+            let sessions = Mutex<Set<Int32>>([])
+            let listener = NotificationListener(
+                url: url, channels: [JobStore.jobsChannel, "second"], applicationName: "stagedoor-test-cutoff",
+                watchdogInterval: .milliseconds(3), reconnectDelay: RetryPolicy(base: .milliseconds(1), cap: .milliseconds(2), jitter: 0),
+                logger: logger, onConnect: {}, onNotification: { _, _ in })
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                let counted = try await eventually(timeout: .seconds(60), every: .milliseconds(1)) {
+                    let pids = try await client.column(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = 'stagedoor-test-cutoff'", as: Int32.self)
+                    return sessions.withLock { $0.formUnion(pids); return $0.count >= 200 }
+                }
+                #expect(counted, "only \(sessions.withLock { $0.count }) sessions were started: the listener stopped trying")
+                group.cancelAll()
+            }
+        }
+    }
+
     @Test("a job enqueued while the worker's listener is disconnected still runs, without waiting for the poll")
     func enqueueWhileDisconnected() async throws {
         try await TestDatabase.withDatabase { client, url in

@@ -42,8 +42,11 @@ public struct NotificationListener: Service {
             let failures = FailureCount()
             while !Task.isCancelled {
                 do {
-                    // A session of its own, given a second to end once cancelled (see withCancellationGrace).
-                    try await withCancellationGrace(.seconds(1)) { try await listenOnce { failures.reset() } }
+                    // A start that keeps failing is given more time each round (up to 8 watchdog
+                    // intervals): on a database too loaded to answer within one, starting over every
+                    // interval would never get anywhere.
+                    let startLimit = watchdogInterval * (1 << min(failures.count, 3))
+                    try await session(startLimit: startLimit) { failures.reset() }
                 } catch {
                     if Task.isCancelled { break }
                     logger.warning("listener lost its session", metadata: ["error": "\(String(reflecting: error))"])
@@ -54,55 +57,82 @@ public struct NotificationListener: Service {
     }
 
     /// One session: connect, LISTEN on every channel, announce, then pump until something fails.
-    /// Cancelled, it closes its connection at once, so even a session stuck in PostgresNIO ends on
-    /// the server.
-    private func listenOnce(connected: @escaping @Sendable () -> Void) async throws {
-        let connection = try await PostgresConnection.connect(
-            configuration: url.connectionConfiguration(applicationName: applicationName), id: 1, logger: logger)
-        do {
-            try await withTaskCancellationHandler {
-                try await pump(connection, connected: connected)
-            } onCancel: {
-                _ = connection.close() as EventLoopFuture<Void>
+    ///
+    /// Returns (throws) at the session's first failure, or when cancelled, without waiting for its
+    /// work to wind down: the session runs in a task of its own, which is then cancelled, its
+    /// connection closed, and the task abandoned. PostgresNIO (1.33) can leave a LISTEN or query
+    /// whose connection was closed under it waiting forever, ignoring cancellation; a listener that
+    /// waited for it never listened again (a loaded machine's slow LISTEN hit its start deadline,
+    /// and every reply of that gateway then waited for REPLY_TIMEOUT). A stuck task costs its
+    /// memory, once per such failure; the listener goes on.
+    private func session(startLimit: Duration, connected: @escaping @Sendable () -> Void) async throws {
+        let ended = ResumeOnce<Void>()
+        let link = SessionLink()
+        let work = Task {
+            do {
+                let connection = try await PostgresConnection.connect(
+                    configuration: url.connectionConfiguration(applicationName: applicationName), id: 1, logger: logger)
+                guard link.attach(connection) else { return }
+                await pump(connection, startLimit: startLimit, ended: ended, connected: connected)
+            } catch {
+                ended.resume(with: .failure(error))
             }
-        } catch {
-            try? await connection.close()
-            throw error
         }
-        try? await connection.close()
+        defer {
+            work.cancel()
+            link.close()
+        }
+        try await withTaskCancellationHandler {
+            try await ended.value()
+        } onCancel: {
+            ended.resume(with: .failure(CancellationError()))
+        }
     }
 
-    private func pump(_ connection: PostgresConnection, connected: () -> Void) async throws {
+    /// Listens on every channel and watches the session until it fails; every failure ends `ended`.
+    /// The LISTENs must be in force within `startLimit`.
+    private func pump(_ connection: PostgresConnection, startLimit: Duration, ended: ResumeOnce<Void>,
+                      connected: @escaping @Sendable () -> Void) async {
         let nonce = UUID().uuidString
         let pongs = LastSeen()
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let fail: @Sendable (any Error) -> Void = { ended.resume(with: .failure($0)) }
+        await withTaskGroup(of: Void.self) { group in
             for channel in channels {
                 group.addTask {
-                    try await connection.listen(on: channel) { notifications in
-                        for try await notification in notifications {
-                            if notification.payload.hasPrefix("ping:") {
-                                if notification.payload == "ping:" + nonce { pongs.touch(channel) }
-                                continue
+                    do {
+                        try await connection.listen(on: channel) { notifications in
+                            for try await notification in notifications {
+                                if notification.payload.hasPrefix("ping:") {
+                                    if notification.payload == "ping:" + nonce { pongs.touch(channel) }
+                                    continue
+                                }
+                                onNotification(channel, notification.payload)
                             }
-                            onNotification(channel, notification.payload)
                         }
+                        fail(ListenerError.sequenceEnded)
+                    } catch {
+                        fail(error)
                     }
-                    throw ListenerError.sequenceEnded
                 }
             }
             // A LISTEN is in force once a ping on its channel comes back: only then announce.
-            try await connection.closing(after: watchdogInterval) {
-                while pongs.oldest(of: channels) == nil {
-                    try await ping(connection, nonce: nonce)
-                    try await Task.sleep(for: .milliseconds(10))
+            do {
+                try await withAbandonableDeadline(startLimit) {
+                    while pongs.oldest(of: channels) == nil {
+                        try await ping(connection, nonce: nonce)
+                        try await Task.sleep(for: .milliseconds(10))
+                    }
                 }
+            } catch {
+                fail(error)
             }
+            guard !ended.isDone else { return }
             connected()
             logger.info("listening", metadata: ["channels": "\(channels.joined(separator: ","))"])
             onConnect()
-            group.addTask { try await watchdog(connection, nonce: nonce, pongs: pongs) }
-            try await group.next()
-            group.cancelAll()
+            group.addTask {
+                do { try await watchdog(connection, nonce: nonce, pongs: pongs) } catch { fail(error) }
+            }
         }
     }
 
@@ -115,22 +145,52 @@ public struct NotificationListener: Service {
     private func watchdog(_ connection: PostgresConnection, nonce: String, pongs: LastSeen) async throws {
         while !Task.isCancelled {
             let sent = ContinuousClock.now
-            try await connection.closing(after: watchdogInterval) { try await ping(connection, nonce: nonce) }
+            try await withAbandonableDeadline(watchdogInterval) { try await ping(connection, nonce: nonce) }
             try await Task.sleep(for: watchdogInterval)
-            guard let pong = pongs.oldest(of: channels), pong >= sent else {
-                try? await connection.close()  // ends the notification sequences, so the session can be replaced
-                throw ListenerError.watchdogTimeout
-            }
+            guard let pong = pongs.oldest(of: channels), pong >= sent else { throw ListenerError.watchdogTimeout }
         }
+    }
+}
+
+/// A session's connection, closed once when the session ends — also when the connect completes
+/// after that.
+private final class SessionLink: Sendable {
+    private let state = Mutex<(connection: PostgresConnection?, closed: Bool)>((nil, false))
+
+    /// Keeps `connection` for ``close()``; false (and the connection closed) if the session ended already.
+    func attach(_ connection: PostgresConnection) -> Bool {
+        let closed = state.withLock { state in
+            if !state.closed { state.connection = connection }
+            return state.closed
+        }
+        if closed { Self.close(connection) }
+        return !closed
+    }
+
+    /// Closes the connection (without waiting: a close can hang like the rest); ends every query on it.
+    func close() {
+        let connection = state.withLock { state in
+            state.closed = true
+            defer { state.connection = nil }
+            return state.connection
+        }
+        if let connection { Self.close(connection) }
+    }
+
+    /// Starts the close and keeps the connection alive until it is done (PostgresNIO asserts that a
+    /// connection is closed before it is freed, and the session's task may let go of it first).
+    private static func close(_ connection: PostgresConnection) {
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 }
 
 /// Failed sessions in a row, for the reconnect backoff; a session that got as far as listening resets it.
 private final class FailureCount: Sendable {
-    private let count = Mutex(0)
-    func reset() { count.withLock { $0 = 0 } }
+    private let value = Mutex(0)
+    func reset() { value.withLock { $0 = 0 } }
+    var count: Int { value.withLock { $0 } }
     /// Counts a failure and returns the count.
-    func next() -> Int { count.withLock { $0 += 1; return $0 } }
+    func next() -> Int { value.withLock { $0 += 1; return $0 } }
 }
 
 /// Why a listening session was dropped.
