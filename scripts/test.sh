@@ -24,7 +24,8 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   # A streaming replica of it, for the tests of reads on replicas (every test database is on both).
   replica_port=$(pg_free_port)
   cleanup() { pg_stop "$dir/replica"; pg_stop "$dir/data"; rm -rf "$dir"; }
-  pg_start_replica "$dir/replica" "$replica_port" "$port" fsync=off max_connections=400
+  # On a slot: the replica tests stop and restart it, and the primary must keep the WAL it misses meanwhile.
+  PG_REPLICA_SLOT=stagedoor_test_replica pg_start_replica "$dir/replica" "$replica_port" "$port" fsync=off max_connections=400
   export TEST_REPLICA_URL="postgres://postgres@127.0.0.1:$replica_port/postgres" TEST_REPLICA_DATA="$dir/replica"
   echo "test replica on port $replica_port"
 fi
@@ -45,6 +46,10 @@ if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
 fi
 
 swift build --build-tests
+# Tests run in parallel, at most four per core: each starts gateways and workers of its own, and the
+# whole suite at once (150 tests) on a 2-core machine left listeners without an answer for seconds
+# and replies past their timeouts; four per core is no slower.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-$(( $(nproc) * 4 ))}
 # The results also go to an xUnit file, complete (closed by </testsuites>) when the run ends. Once in
 # a while (twice in about thirty runs, 2026-12-04) the test process hangs at its exit after the run,
 # in the C library's exit path; then the complete results file decides, and the process is ended.
