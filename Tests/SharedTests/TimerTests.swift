@@ -107,4 +107,23 @@ struct ClosingTests {
             }
         }
     }
+
+    @Test("work that ignores cancellation and the close (as a PostgresNIO query on a dropped session can) is left behind at the limit")
+    func abandonsStuckWork() async throws {
+        try await TestDatabase.withDatabase { client, _ in
+            try await client.withConnection { connection in
+                let started = ContinuousClock.now
+                await #expect(throws: DeadlineExceeded.self) {
+                    try await connection.closing(after: .milliseconds(200)) {
+                        // Ends after 20 s whatever happens to its task or the connection.
+                        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                            Task.detached { try? await Task.sleep(for: .seconds(20)); done.resume() }
+                        }
+                    }
+                }
+                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect(await eventually { connection.isClosed })
+            }
+        }
+    }
 }

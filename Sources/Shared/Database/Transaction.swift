@@ -46,22 +46,26 @@ extension PostgresConnection {
         }
     }
 
-    /// Runs `body`; past `limit`, closes this connection — which fails whatever waits on it, even
-    /// work that ignores cancellation (PostgresNIO's in-flight queries) — and throws ``DeadlineExceeded``.
+    /// Runs `body`; past `limit`, closes this connection — which fails whatever waits on it — and
+    /// throws ``DeadlineExceeded`` at once, leaving `body` behind (cancelled) if it still runs: a
+    /// PostgresNIO (1.33) query on a session the server dropped can ignore both cancellation and the
+    /// close, and a caller that waited for it — an admission leader, a listener — would wait forever.
+    /// Before the limit, it waits for `body` as a child task would, passing on a cancellation.
     public func closing<T: Sendable>(after limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let expired = StopFlag()
+        let outcome = ResumeOnce<T>()
+        let work = Task {
+            do { outcome.resume(with: .success(try await body())) } catch { outcome.resume(with: .failure(error)) }
+        }
         let timer = CoarseTimer.shared.schedule(after: limit) { [self] in
-            expired.set()
+            guard outcome.resume(with: .failure(DeadlineExceeded(limit: limit))) else { return }
+            work.cancel()
             _ = self.close() as EventLoopFuture<Void>
         }
         defer { CoarseTimer.shared.cancel(timer) }
-        do {
-            let value = try await body()
-            if expired.isSet { throw DeadlineExceeded(limit: limit) }
-            return value
-        } catch {
-            if expired.isSet { throw DeadlineExceeded(limit: limit) }
-            throw error
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            work.cancel()
         }
     }
 }
