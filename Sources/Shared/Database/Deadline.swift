@@ -40,8 +40,16 @@ public func withDeadline<T: Sendable>(
     }
 }
 
+/// What a caller's cancellation does to work under ``withAbandonableDeadline(_:onCancel:atDeadline:_:)``.
+public enum CancellationOfAbandonableWork: Sendable {
+    /// The caller stops waiting at once (``CancellationError``); the work is left to finish alone.
+    case abandons
+    /// The work is cancelled, and the caller keeps waiting for it (up to the deadline), as a child task's would.
+    case passesOn
+}
+
 /// Runs `operation` in a task of its own and stops waiting for it after `limit`: the task is
-/// cancelled and abandoned, and ``DeadlineExceeded`` is thrown.
+/// cancelled and abandoned, `atDeadline` runs, and ``DeadlineExceeded`` is thrown.
 ///
 /// The one place Stagedoor leaves structured concurrency, on purpose: PostgresNIO (1.33) can leave
 /// a query waiting forever on a session the server terminated, ignoring cancellation and a close of
@@ -49,22 +57,27 @@ public func withDeadline<T: Sendable>(
 /// on the stuck batch — whose transaction the server has already rolled back — and claims anew.
 public func withAbandonableDeadline<T: Sendable>(
     _ limit: Duration,
+    onCancel cancellation: CancellationOfAbandonableWork = .abandons,
+    atDeadline: @escaping @Sendable () -> Void = {},
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    let gate = ResumeOnce<T>()
+    let outcome = ResumeOnce<T>()
+    let work = Task {
+        do { outcome.resume(with: .success(try await operation())) } catch { outcome.resume(with: .failure(error)) }
+    }
+    let timer = CoarseTimer.shared.schedule(after: limit) {
+        guard outcome.resume(with: .failure(DeadlineExceeded(limit: limit))) else { return }
+        work.cancel()
+        atDeadline()
+    }
+    defer { CoarseTimer.shared.cancel(timer) }
     return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            gate.set(continuation)
-            let work = Task {
-                do { gate.resume(with: .success(try await operation())) } catch { gate.resume(with: .failure(error)) }
-            }
-            let timer = CoarseTimer.shared.schedule(after: limit) {
-                if gate.resume(with: .failure(DeadlineExceeded(limit: limit))) { work.cancel() }
-            }
-            gate.onResume { CoarseTimer.shared.cancel(timer) }
-        }
+        try await outcome.value()
     } onCancel: {
-        gate.resume(with: .failure(CancellationError()))
+        switch cancellation {
+        case .abandons: outcome.resume(with: .failure(CancellationError()))
+        case .passesOn: work.cancel()
+        }
     }
 }
 
@@ -74,7 +87,6 @@ final class ResumeOnce<T: Sendable>: Sendable {
         var continuation: CheckedContinuation<T, any Error>?
         var early: Result<T, any Error>?
         var done = false
-        var onResume: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -93,15 +105,6 @@ final class ResumeOnce<T: Sendable>: Sendable {
         try await withCheckedThrowingContinuation { set($0) }
     }
 
-    func onResume(_ action: @escaping @Sendable () -> Void) {
-        let runNow = state.withLock { state in
-            if state.done { return true }
-            state.onResume = action
-            return false
-        }
-        if runNow { action() }
-    }
-
     /// Whether the continuation has been resumed (or a result is waiting for it).
     var isDone: Bool {
         state.withLock { $0.done }
@@ -110,16 +113,15 @@ final class ResumeOnce<T: Sendable>: Sendable {
     /// Resumes with `result` if nobody has; returns whether this call did.
     @discardableResult
     func resume(with result: Result<T, any Error>) -> Bool {
-        let (continuation, action, first): (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?, Bool) = state.withLock { state in
-            guard !state.done else { return (nil, nil, false) }
+        let (continuation, first): (CheckedContinuation<T, any Error>?, Bool) = state.withLock { state in
+            guard !state.done else { return (nil, false) }
             state.done = true
             if state.continuation == nil { state.early = result }
             let continuation = state.continuation
             state.continuation = nil
-            return (continuation, state.onResume, true)
+            return (continuation, true)
         }
         continuation?.resume(with: result)
-        action?()
         return first
     }
 }

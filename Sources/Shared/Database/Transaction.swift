@@ -52,21 +52,7 @@ extension PostgresConnection {
     /// close, and a caller that waited for it — an admission leader, a listener — would wait forever.
     /// Before the limit, it waits for `body` as a child task would, passing on a cancellation.
     public func closing<T: Sendable>(after limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let outcome = ResumeOnce<T>()
-        let work = Task {
-            do { outcome.resume(with: .success(try await body())) } catch { outcome.resume(with: .failure(error)) }
-        }
-        let timer = CoarseTimer.shared.schedule(after: limit) { [self] in
-            guard outcome.resume(with: .failure(DeadlineExceeded(limit: limit))) else { return }
-            work.cancel()
-            _ = self.close() as EventLoopFuture<Void>
-        }
-        defer { CoarseTimer.shared.cancel(timer) }
-        return try await withTaskCancellationHandler {
-            try await outcome.value()
-        } onCancel: {
-            work.cancel()
-        }
+        try await withAbandonableDeadline(limit, onCancel: .passesOn, atDeadline: { [self] in _ = self.close() as EventLoopFuture<Void> }, body)
     }
 }
 
