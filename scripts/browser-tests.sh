@@ -10,24 +10,10 @@ cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 : "${TEST_DATABASE_URL:?run through scripts/test.sh, which starts PostgreSQL}"
 
-# ensure COMMAND PACKAGE: installs Debian's PACKAGE when COMMAND is missing (as root), or says how.
-ensure() {
-  command -v "$1" >/dev/null 2>&1 && return
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing $2 (apt-get)…"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  fi
-  command -v "$1" >/dev/null 2>&1 || { echo "$2 is needed: sudo apt-get install -y $2" >&2; exit 1; }
-}
+. scripts/tools.sh
 ensure chromium chromium
 ensure nginx nginx-light
-venv=.build/browser-venv
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import playwright' 2>/dev/null; then
-  echo "installing Playwright and pytest into $venv…"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "playwright==1.*" "pytest==8.*"
-fi
+tool_venv browser
 
 bin=$(swift build --show-bin-path)
 work=$(mktemp -d /tmp/stagedoor-browser.XXXXXX)

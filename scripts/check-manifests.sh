@@ -6,12 +6,8 @@
 # migrated database by a test (DeployManifestTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=.build/tools-venv
-if [ ! -x "$venv/bin/kubernetes-validate" ]; then
-  echo "installing kubernetes-validate into $venv…"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.0"
-fi
+. scripts/tools.sh
+tool_venv tools
 "$venv/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/*.yaml 2>&1 | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\) with api version keda.sh" || true
 "$venv/bin/kubernetes-validate" --strict --quiet deploy/kubernetes/*.yaml > /dev/null 2>&1 || { echo "manifests: invalid" >&2; exit 1; }
 "$venv/bin/python" - <<'PY'

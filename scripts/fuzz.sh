@@ -12,12 +12,8 @@ cd "$(dirname "$0")/.."
 . scripts/postgres.sh
 seconds=${1:-}
 
-venv=.build/fuzz-venv
-if [ ! -x "$venv/bin/schemathesis" ]; then
-  echo "installing schemathesis into $venv…"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==4.32.5"
-fi
+. scripts/tools.sh
+tool_venv fuzz
 
 if [ -z "${BIN:-}" ]; then
   swift build >/dev/null

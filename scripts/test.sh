@@ -45,6 +45,20 @@ if [ -z "${TEST_PGBOUNCER_URL:-}" ]; then
   echo "test PgBouncer on port $bouncer_port"
 fi
 
+# The outside tools of the steps after the Swift tests install meanwhile (scripts/tools.sh).
+tools=""
+if [ $# -eq 0 ]; then
+  mkdir -p .build
+  ./scripts/tools.sh > .build/tools-install.log 2>&1 &
+  tools=$!
+fi
+# tools_ready: waits for them; their output only when they failed.
+tools_ready() {
+  [ -n "$tools" ] || return 0
+  wait "$tools" || { cat .build/tools-install.log >&2; echo "installing the test tools failed" >&2; exit 1; }
+  tools=""
+}
+
 swift build --build-tests
 # Tests run in parallel, at most four per core: each starts gateways and workers of its own, and the
 # whole suite at once (150 tests) on a 2-core machine left listeners without an answer for seconds
@@ -79,7 +93,8 @@ if [ -n "$written" ] && [ $status -ne 0 ]; then
     status=0
   fi
 fi
-[ $status -eq 0 ] || exit $status
+[ $status -eq 0 ] || { [ -z "$tools" ] || kill "$tools" 2>/dev/null; exit $status; }
+tools_ready
 
 # The Kubernetes manifests against the Kubernetes schemas (scripts/check-manifests.sh).
 if [ $# -eq 0 ]; then
