@@ -64,7 +64,7 @@ done
 if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
   seed_demo_concert "http://127.0.0.1:$PORT" "$ADMIN_KEY"
   echo
-  echo "Stagedoor is up: http://127.0.0.1:$PORT   (admin key: $ADMIN_KEY; metrics: gateway /metrics, workers :9101 and :9102)"
+  echo "Stagedoor is up: http://127.0.0.1:$PORT   (admin key: $ADMIN_KEY; metrics: gateway /metrics, workers :${QUEUE_WORKER_METRICS_PORT:-9101} and :${PAYMENT_WORKER_METRICS_PORT:-9102})"
   echo "Ctrl-C stops everything."
 else
   echo "the gateway did not become ready; see the log lines above" >&2
