@@ -150,21 +150,22 @@ struct JobBench {
         committed.expect(jobs)
         while true {
             let notified = await committed.reached(upTo: .seconds(1))
-            if try await succeeded(client) >= jobs { return notified ?? ContinuousClock.now }
+            if try await allSucceeded(client, jobs: jobs) { return notified ?? ContinuousClock.now }
             if notified != nil { try await Task.sleep(for: .milliseconds(5)) }  // counted, not yet in the table
         }
     }
 
-    /// How many jobs have succeeded, once no job is queued (0 while any is: a probe of the claim index).
-    private func succeeded(_ client: PostgresClient) async throws -> Int {
+    /// Whether `jobs` have succeeded: while any job is queued only that is asked (a probe of the
+    /// claim index), then the count of succeeded ones.
+    private func allSucceeded(_ client: PostgresClient, jobs: Int) async throws -> Bool {
         for try await _ in try await client.query("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1", logger: logger) {
-            return 0
+            return false
         }
         var done = 0
         for try await count in try await client.query("SELECT count(*) FROM jobs WHERE state = 'succeeded'", logger: logger).decode(Int.self) {
             done = count
         }
-        return done
+        return done >= jobs
     }
 
     private func latencies(_ client: PostgresClient) async throws -> [Double] {
