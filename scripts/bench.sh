@@ -57,20 +57,22 @@ if has jobs; then
 fi
 
 # engine_drain JOBS → jobs/s of the engine draining a backlog of JOBS no-op jobs, batch 100 × 2 loops.
+# $pin, when set (a taskset command), keeps the client on the CPUs PostgreSQL does not use.
+pin=""
 engine_drain() {
-  "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$1" --batch 100 --concurrency 2 |
+  $pin "$bin/stagedoor-bench" --server-url "$url" --scenarios backlog --jobs "$1" --batch 100 --concurrency 2 |
     awk -F'|' '/run only/ { gsub(/ /, "", $4); print $4; exit }'
 }
-# engine_rounds OTHER JOBS → three table rows "| round | other | engine | engine/other× |", the other
-# side's round (a function printing jobs/s) and the engine's drain taking turns (ABBA); then sets
-# median_ratio to the median of the three ratios.
+# engine_rounds OTHER JOBS [LABEL] → three table rows "| [LABEL |] round | other | engine | engine/other× |",
+# the other side's round (a function printing jobs/s) and the engine's drain taking turns (ABBA);
+# then sets median_ratio to the median of the three ratios.
 engine_rounds() {
-  local other=$1 jobs=$2 round o e ratio ratios=()
+  local other=$1 jobs=$2 label=${3:+| $3 } round o e ratio ratios=()
   for round in 1 2 3; do
     if [ $((round % 2)) = 1 ]; then o=$($other); e=$(engine_drain "$jobs"); else e=$(engine_drain "$jobs"); o=$($other); fi
     ratio=$(awk -v e="$e" -v o="$o" 'BEGIN { printf "%.2f", e / o }')
     ratios+=("$ratio")
-    echo "| $round | $o | $e | ${ratio}× |"
+    echo "$label| $round | $o | $e | ${ratio}× |"
   done
   median_ratio=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 2p)
 }
@@ -80,6 +82,10 @@ engine_rounds() {
 # taking turns (ABBA): the engine's drain as a share of what its SQL alone allows. pgbench runs each
 # batch's four statements one after the other; the engine overlaps a batch's claim with the one
 # before's finish and commit (JobWorker) — pgbench with 4 clients is no faster on this machine.
+# Twice: PostgreSQL and the client sharing every core, then PostgreSQL pinned to half of them and the
+# client (pgbench or the engine) to the other half, as a database server of its own would be: on
+# shared cores, every CPU-second the client spends is one PostgreSQL does not get, and the engine's
+# client spends about four times pgbench's per batch (docs/benchmarks.md).
 if has ceiling; then
   jobs=${CEILING_JOBS:-200000}
   # The engine's own statement texts, from the engine (JobStore.ceilingScript), so they cannot drift.
@@ -91,7 +97,7 @@ if has ceiling; then
     psql_db ceiling "VACUUM ANALYZE jobs"; psql_db postgres "CHECKPOINT"
     local t0 t1
     t0=$(date +%s.%N)
-    "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M extended -c 2 -j 2 -t $(( jobs / 200 + 1 )) -f "$dir/ceiling.sql" ceiling >/dev/null 2>&1
+    $pin "$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres -n -M extended -c 2 -j 2 -t $(( jobs / 200 + 1 )) -f "$dir/ceiling.sql" ceiling >/dev/null 2>&1
     t1=$(date +%s.%N)
     [ "$(psql_db ceiling "SELECT count(*) FROM jobs WHERE state = 'queued'")" = 0 ] || { echo "the ceiling run left jobs queued" >&2; exit 1; }
     awk -v n="$jobs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }'
@@ -101,12 +107,29 @@ if has ceiling; then
   echo
   echo "A backlog of $jobs no-op jobs drained with batches of 100 by 2 loops (the engine, stagedoor-bench) or 2"
   echo "pgbench clients running only the engine's statements (BEGIN, claim, finish with its NOTIFY, COMMIT)."
+  echo "First with PostgreSQL and the client sharing every core; then, as on a database server of its own,"
+  echo "with PostgreSQL on half of the cores and the client on the other half (taskset)."
   echo
-  echo "| round | SQL alone (pgbench), jobs/s | the engine, jobs/s | engine / SQL |"
-  echo "|---:|---:|---:|---:|"
-  engine_rounds ceiling_round "$jobs"
+  echo "| cores | round | SQL alone (pgbench), jobs/s | the engine, jobs/s | engine / SQL |"
+  echo "|---|---:|---:|---:|---:|"
+  engine_rounds ceiling_round "$jobs" shared
+  shared_ratio=$median_ratio
+  mapfile -t cpus < <(allowed_cpus)
+  if [ "${#cpus[@]}" -ge 2 ]; then
+    half=$(( ${#cpus[@]} / 2 ))
+    server_cpus=$(IFS=,; echo "${cpus[*]:0:half}"); client_cpus=$(IFS=,; echo "${cpus[*]:half}")
+    pg_pin "$dir/data" "$server_cpus"
+    pin="taskset -c $client_cpus"
+    engine_rounds ceiling_round "$jobs" "PostgreSQL on $server_cpus, client on $client_cpus"
+    pin=""
+    pg_pin "$dir/data" "$(IFS=,; echo "${cpus[*]}")"
+    separate_ratio=$median_ratio
+  fi
   echo
-  echo "- the engine's drain, median of 3 rounds: ${median_ratio}× its SQL's ceiling (issue 26's target: 0.8×)"
+  echo "- the engine's drain, median of 3 rounds, cores shared: ${shared_ratio}× its SQL's ceiling (issue 26's target: 0.8×)"
+  if [ -n "${separate_ratio:-}" ]; then
+    echo "- PostgreSQL on cores of its own: ${separate_ratio}× (the client's CPU no longer taken from PostgreSQL's)"
+  fi
 fi
 
 # --- Peers: PgQueuer (from PyPI, in .build/peers-venv) draining the same backlog on the same PostgreSQL ---

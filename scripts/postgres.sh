@@ -110,6 +110,23 @@ pg_stop() {
   [ -f "$1/postmaster.pid" ] && pg_as_owner "$PG_BIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# allowed_cpus: the CPU ids this shell may run on, one per line (its affinity, e.g. in a container).
+allowed_cpus() {
+  local part
+  for part in $(awk '/^Cpus_allowed_list:/ { gsub(",", " ", $2); print $2 }' /proc/self/status); do
+    if [[ $part == *-* ]]; then seq "${part%-*}" "${part#*-}"; else echo "$part"; fi
+  done
+}
+
+# pg_pin DIR CPUS: runs the server in DIR — the postmaster, its running processes and every backend
+# it starts from now on — on CPUS only (a taskset list such as 0 or 0-1; all allowed CPUs to undo).
+pg_pin() {
+  local postmaster child
+  postmaster=$(head -1 "$1/postmaster.pid")
+  taskset -pc "$2" "$postmaster" >/dev/null
+  for child in $(pgrep -P "$postmaster"); do taskset -pc "$2" "$child" >/dev/null 2>&1 || true; done
+}
+
 # pg_createdb PORT NAME: creates a database unless it exists.
 pg_createdb() {
   "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$2'" | grep -q 1 ||
