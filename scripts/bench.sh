@@ -115,10 +115,9 @@ if has ceiling; then
   engine_rounds ceiling_round "$jobs" shared
   shared_ratio=$median_ratio
   mapfile -t cpus < <(allowed_cpus)
-  if [ "${#cpus[@]}" -ge 2 ]; then
-    half=$(( ${#cpus[@]} / 2 ))
-    server_cpus=$(IFS=,; echo "${cpus[*]:0:half}"); client_cpus=$(IFS=,; echo "${cpus[*]:half}")
-    pg_pin "$dir/data" "$server_cpus"
+  half=$(( ${#cpus[@]} / 2 ))
+  server_cpus=$(IFS=,; echo "${cpus[*]:0:half}"); client_cpus=$(IFS=,; echo "${cpus[*]:half}")
+  if [ "$half" -ge 1 ] && pg_pin "$dir/data" "$server_cpus"; then
     pin="taskset -c $client_cpus"
     engine_rounds ceiling_round "$jobs" "PostgreSQL on $server_cpus, client on $client_cpus"
     pin=""
@@ -129,6 +128,8 @@ if has ceiling; then
   echo "- the engine's drain, median of 3 rounds, cores shared: ${shared_ratio}× its SQL's ceiling (issue 26's target: 0.8×)"
   if [ -n "${separate_ratio:-}" ]; then
     echo "- PostgreSQL on cores of its own: ${separate_ratio}× (the client's CPU no longer taken from PostgreSQL's)"
+  else
+    echo "- PostgreSQL on cores of its own: not measured (one CPU, or no taskset here)"
   fi
 fi
 

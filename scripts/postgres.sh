@@ -120,10 +120,11 @@ allowed_cpus() {
 
 # pg_pin DIR CPUS: runs the server in DIR — the postmaster, its running processes and every backend
 # it starts from now on — on CPUS only (a taskset list such as 0 or 0-1; all allowed CPUs to undo).
+# Fails, changing nothing, where the postmaster cannot be pinned (no taskset, or not allowed).
 pg_pin() {
   local postmaster child
   postmaster=$(head -1 "$1/postmaster.pid")
-  taskset -pc "$2" "$postmaster" >/dev/null
+  command -v taskset >/dev/null 2>&1 && taskset -pc "$2" "$postmaster" >/dev/null 2>&1 || return 1
   for child in $(pgrep -P "$postmaster"); do taskset -pc "$2" "$child" >/dev/null 2>&1 || true; done
 }
 
