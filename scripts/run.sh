@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 
 export PORT=${PORT:-8080}
 export ADMIN_KEY=${ADMIN_KEY:-local-admin-key}
+queue_metrics=${QUEUE_WORKER_METRICS_PORT:-9101}
+payment_metrics=${PAYMENT_WORKER_METRICS_PORT:-9102}
 pids=()
 start() {  # start NAME ENV… : runs bin/stagedoor-NAME with its output prefixed by its name
   local name=$1; shift
@@ -53,8 +55,8 @@ swift build -c release --product stagedoor-payment-worker >/dev/null
 bin=$(swift build -c release --show-bin-path)
 
 
-start queue-worker METRICS_PORT=${QUEUE_WORKER_METRICS_PORT:-9101}
-start payment-worker METRICS_PORT=${PAYMENT_WORKER_METRICS_PORT:-9102}
+start queue-worker METRICS_PORT=$queue_metrics
+start payment-worker METRICS_PORT=$payment_metrics
 start gateway
 
 for _ in $(seq 1 120); do
@@ -64,7 +66,7 @@ done
 if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
   seed_demo_concert "http://127.0.0.1:$PORT" "$ADMIN_KEY"
   echo
-  echo "Stagedoor is up: http://127.0.0.1:$PORT   (admin key: $ADMIN_KEY; metrics: gateway /metrics, workers :${QUEUE_WORKER_METRICS_PORT:-9101} and :${PAYMENT_WORKER_METRICS_PORT:-9102})"
+  echo "Stagedoor is up: http://127.0.0.1:$PORT   (admin key: $ADMIN_KEY; metrics: gateway /metrics, workers :$queue_metrics and :$payment_metrics)"
   echo "Ctrl-C stops everything."
 else
   echo "the gateway did not become ready; see the log lines above" >&2
